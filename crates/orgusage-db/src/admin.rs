@@ -1,0 +1,18 @@
+//! Administrative helpers outside the pool (test databases, tooling).
+
+use orgusage_domain::{DatabaseErrorKind, Error, Result};
+
+/// Runs `sql` (one or more statements) on a fresh PostgreSQL connection to `url`.
+#[cfg(feature = "postgres")]
+pub fn pg_batch_execute(url: &str, sql: &str) -> Result<()> {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut conn = diesel::PgConnection::establish(url).map_err(|e| Error::database(DatabaseErrorKind::Connection, e))?;
+    conn.batch_execute(sql).map_err(|e| Error::database(DatabaseErrorKind::Query, e))
+}
+
+/// Without the `postgres` feature there is no PostgreSQL to talk to.
+#[cfg(not(feature = "postgres"))]
+pub fn pg_batch_execute(_url: &str, _sql: &str) -> Result<()> {
+    Err(Error::database(DatabaseErrorKind::Configuration, "orgusage was built without the `postgres` feature"))
+}

@@ -1,0 +1,17 @@
+//! Storage layer of orgusage: the diesel schema, per-backend embedded migrations, r2d2 pools with
+//! the right SQLite pragmas, and one repository module per table. Only this crate names diesel.
+//!
+//! Money is stored as BIGINT nano-units (see `orgusage_domain::money`); every write is one
+//! transaction; SQLite writes take the write lock up front (`BEGIN IMMEDIATE`).
+#![deny(missing_docs)]
+
+pub mod admin;
+pub mod conn;
+#[doc(hidden)]
+pub mod error;
+pub mod repo;
+#[allow(missing_docs)]
+pub mod schema;
+
+pub use conn::{Backend, Database, DbConfig};
+pub use repo::{ClientRepo, MappingRepo, SettingsRepo};

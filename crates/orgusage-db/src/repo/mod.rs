@@ -1,0 +1,18 @@
+//! One repository per table (Lemmy's "one module per table" shape). Each takes the
+//! [`Database`](crate::Database) and the injected clock, validates its input with the domain
+//! rules, and performs every write as one transaction.
+
+mod clients;
+mod mappings;
+mod settings;
+
+pub use clients::ClientRepo;
+pub use mappings::MappingRepo;
+pub use settings::SettingsRepo;
+
+use orgusage_domain::Clock;
+
+/// Unix seconds of the clock's now.
+pub(crate) fn unix_now(clock: &dyn Clock) -> i64 {
+    clock.now().timestamp()
+}

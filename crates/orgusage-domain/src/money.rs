@@ -1,0 +1,200 @@
+//! Exact money and rates.
+//!
+//! The public API speaks [`Decimal`]. Storage speaks `i64` *units* at a fixed scale of
+//! [`STORAGE_SCALE`] decimal places (nano-USD for amounts, nano-units for rates), because an
+//! integer column is the only type whose `SUM` is exact on SQLite, PostgreSQL and MariaDB alike.
+//! This module is the only place where the two meet.
+//!
+//! # The rounding boundary
+//! Amounts are rounded exactly once: when an amount with more than nine decimal places (a raw cost
+//! given that finely, or `raw_cost × markup_rate`) is turned into storage units, it is rounded
+//! half away from zero ("half-up") to 1e-9. Sums of stored units are exact and never rounded
+//! again. Rates are never rounded: a rate with more than nine decimal places is rejected.
+//! Currency figures for invoices (PLN) are rounded half-up to 2 places at the end of a report.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::error::{Error, Result};
+
+/// Decimal places of the storage unit: amounts are stored as nano-USD, rates as nano-units.
+pub const STORAGE_SCALE: u32 = 9;
+
+/// Converts an amount to storage units, rounding half-up to [`STORAGE_SCALE`] places.
+///
+/// ```
+/// use rust_decimal_macros::dec;
+/// use orgusage_domain::money::{amount_to_units, units_to_decimal};
+///
+/// assert_eq!(amount_to_units(dec!(0.013)).unwrap(), 13_000_000);
+/// assert_eq!(amount_to_units(dec!(0.0000000015)).unwrap(), 2); // half-up at 1e-9
+/// assert_eq!(units_to_decimal(13_000_000).to_string(), "0.013");
+/// ```
+pub fn amount_to_units(amount: Decimal) -> Result<i64> {
+    let rounded =
+        amount.round_dp_with_strategy(STORAGE_SCALE, RoundingStrategy::MidpointAwayFromZero);
+    scaled_to_i64(rounded)
+        .ok_or_else(|| Error::Overflow(format!("amount {amount} does not fit the storage range")))
+}
+
+/// Converts a rate (e.g. a markup of 1.3) to storage units; rates are stored exactly or rejected.
+pub fn rate_to_units(field: &'static str, rate: Decimal) -> Result<i64> {
+    if rate.normalize().scale() > STORAGE_SCALE {
+        return Err(Error::invalid(
+            field,
+            format!("{rate} has more than {STORAGE_SCALE} decimal places"),
+        ));
+    }
+    scaled_to_i64(rate).ok_or_else(|| Error::invalid(field, format!("{rate} is out of range")))
+}
+
+/// Converts storage units back to a normalized decimal (`13000000` → `0.013`).
+pub fn units_to_decimal(units: i64) -> Decimal {
+    Decimal::new(units, STORAGE_SCALE).normalize()
+}
+
+/// Like [`units_to_decimal`] for the wider integers that SQL sums may produce.
+pub fn wide_units_to_decimal(units: i128) -> Result<Decimal> {
+    Decimal::try_from_i128_with_scale(units, STORAGE_SCALE)
+        .map(|d| d.normalize())
+        .map_err(|_| Error::Overflow(format!("sum of {units} units exceeds the decimal range")))
+}
+
+fn scaled_to_i64(value: Decimal) -> Option<i64> {
+    let factor = Decimal::from(10_i64.pow(STORAGE_SCALE));
+    let scaled = value.checked_mul(factor)?.trunc();
+    i64::try_from(scaled).ok()
+}
+
+/// `raw_cost × markup_rate`, rounded once to storage precision; negative inputs are errors.
+///
+/// ```
+/// use rust_decimal_macros::dec;
+/// use orgusage_domain::money::calculate_markup_cost;
+///
+/// assert_eq!(calculate_markup_cost(dec!(0.0123), dec!(1.3)).unwrap(), dec!(0.01599));
+/// assert!(calculate_markup_cost(dec!(-0.01), dec!(1.3)).is_err());
+/// ```
+pub fn calculate_markup_cost(raw_cost: Decimal, markup_rate: Decimal) -> Result<Decimal> {
+    if raw_cost.is_sign_negative() && !raw_cost.is_zero() {
+        return Err(Error::invalid("raw_cost", "Negative cost not allowed"));
+    }
+    validate_markup_rate(markup_rate)?;
+    let product = raw_cost
+        .checked_mul(markup_rate)
+        .ok_or_else(|| Error::Overflow(format!("{raw_cost} x {markup_rate}")))?;
+    Ok(units_to_decimal(amount_to_units(product)?))
+}
+
+/// Checks a markup rate: strictly positive, at most 1000, at most nine decimal places.
+pub fn validate_markup_rate(rate: Decimal) -> Result<()> {
+    if rate <= Decimal::ZERO {
+        return Err(Error::invalid(
+            "markup_rate",
+            format!("Invalid markup rate {rate}: must be > 0"),
+        ));
+    }
+    if rate > Decimal::from(1000) {
+        return Err(Error::invalid(
+            "markup_rate",
+            format!("Invalid markup rate {rate}: must be <= 1000"),
+        ));
+    }
+    rate_to_units("markup_rate", rate).map(|_| ())
+}
+
+/// Checks a money amount given as input: not negative, and within the storage range.
+pub fn validate_amount(field: &'static str, amount: Decimal) -> Result<i64> {
+    if amount.is_sign_negative() && !amount.is_zero() {
+        return Err(Error::invalid(
+            field,
+            format!("Negative cost not allowed: {amount}"),
+        ));
+    }
+    amount_to_units(amount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn markup_table_of_the_original_tests() {
+        let cases = [
+            (dec!(0.0123), dec!(1.3), dec!(0.01599)),
+            (dec!(0.1), dec!(2.0), dec!(0.2)),
+            (dec!(10), dec!(1.3), dec!(13)),
+            (dec!(0), dec!(1.3), dec!(0)),
+            (dec!(5.4321), dec!(1.0), dec!(5.4321)),
+            (dec!(0.0001), dec!(1.5), dec!(0.00015)),
+            (dec!(999.9999), dec!(1.1), dec!(1099.99989)),
+            (dec!(2), dec!(0.5), dec!(1)),
+        ];
+        for (raw, rate, want) in cases {
+            assert_eq!(
+                calculate_markup_cost(raw, rate).unwrap(),
+                want,
+                "{raw} x {rate}"
+            );
+        }
+        assert_eq!(
+            calculate_markup_cost(dec!(0.0123), dec!(1.3))
+                .unwrap()
+                .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero),
+            dec!(0.0160)
+        );
+    }
+
+    #[test]
+    fn markup_rejects_bad_inputs() {
+        let neg = calculate_markup_cost(dec!(-0.01), dec!(1.3)).unwrap_err();
+        assert!(
+            neg.to_string().contains("Negative cost not allowed"),
+            "{neg}"
+        );
+        for rate in [dec!(0), dec!(-1.5)] {
+            let err = calculate_markup_cost(dec!(1), rate).unwrap_err();
+            assert!(err.to_string().contains("Invalid markup rate"), "{err}");
+        }
+        assert!(rate_to_units("markup_rate", dec!(1.0000000001)).is_err());
+    }
+
+    #[test]
+    fn storage_round_trip_and_rounding() {
+        assert_eq!(amount_to_units(dec!(0.0000000005)).unwrap(), 1);
+        assert_eq!(amount_to_units(dec!(0.0000000004)).unwrap(), 0);
+        assert_eq!(amount_to_units(dec!(1.3)).unwrap(), 1_300_000_000);
+        assert_eq!(units_to_decimal(1_300_000_000), dec!(1.3));
+        assert!(amount_to_units(dec!(10000000000)).is_err());
+        let ten_tenths: i64 = (0..10).map(|_| amount_to_units(dec!(0.1)).unwrap()).sum();
+        assert_eq!(units_to_decimal(ten_tenths), dec!(1));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn units_round_trip(units in -9_000_000_000_000_000_000_i64..9_000_000_000_000_000_000_i64) {
+            prop_assert_eq!(amount_to_units(units_to_decimal(units)).unwrap(), units);
+        }
+
+        #[test]
+        fn sum_of_units_equals_units_of_sum(parts in proptest::collection::vec(0_i64..1_000_000_000_000, 1..50)) {
+            let decimal_sum: Decimal = parts.iter().map(|u| units_to_decimal(*u)).sum();
+            prop_assert_eq!(amount_to_units(decimal_sum).unwrap(), parts.iter().sum::<i64>());
+        }
+
+        #[test]
+        fn markup_is_within_half_a_unit(raw in 0_i64..1_000_000_000_000, rate_milli in 1_i64..5_000) {
+            let raw = units_to_decimal(raw);
+            let rate = Decimal::new(rate_milli, 3);
+            let exact = raw * rate;
+            let got = calculate_markup_cost(raw, rate).unwrap();
+            prop_assert!((got - exact).abs() <= Decimal::new(5, 10));
+        }
+    }
+}

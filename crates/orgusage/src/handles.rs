@@ -1,0 +1,103 @@
+//! The five singleton-style handles of the original module, acting on the global store installed
+//! by [`init`](crate::init). Before `init` every method answers [`Error::NotInitialized`].
+
+use orgusage_domain::{
+    ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Error, GlobalSettings,
+    GlobalSettingsForm, Result, Secret, UserClientMapping, UserClientMappingForm, UserClientMappingUpdate,
+};
+
+use crate::global::store;
+
+/// `GlobalSettingsDB` of the original: the single settings row.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GlobalSettingsDb;
+
+impl GlobalSettingsDb {
+    /// The settings row, or `None` if it was never created.
+    pub fn get_settings(&self) -> Result<Option<GlobalSettings>> {
+        store()?.settings().get_settings()
+    }
+
+    /// Creates or updates the row; omitting the provisioning key keeps the stored one.
+    pub fn create_or_update_settings(&self, settings_form: &GlobalSettingsForm) -> Result<GlobalSettings> {
+        store()?.settings().create_or_update_settings(settings_form)
+    }
+}
+
+/// `ClientOrganizationDB` of the original: the paying client organizations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientOrganizationDb;
+
+impl ClientOrganizationDb {
+    /// Creates an active client with its own OpenRouter key; a reused key is [`Error::Conflict`].
+    pub fn create_client(
+        &self,
+        client_form: &ClientOrganizationForm,
+        api_key: &str,
+        key_hash: Option<&str>,
+    ) -> Result<ClientOrganization> {
+        store()?.clients().create_client(client_form, &Secret::new(api_key), key_hash)
+    }
+
+    /// The active client with this id.
+    pub fn get_client_by_id(&self, client_id: &str) -> Result<Option<ClientOrganization>> {
+        store()?.clients().get_client_by_id(client_id)
+    }
+
+    /// The active client owning this OpenRouter API key.
+    pub fn get_client_by_api_key(&self, api_key: &str) -> Result<Option<ClientOrganization>> {
+        store()?.clients().get_client_by_api_key(api_key)
+    }
+
+    /// Every active client, oldest first.
+    pub fn get_all_active_clients(&self) -> Result<Vec<ClientOrganization>> {
+        store()?.clients().get_all_active_clients()
+    }
+
+    /// Applies a typed update to an active client; `Ok(None)` if there is none.
+    pub fn update_client(&self, client_id: &str, updates: &ClientOrganizationUpdate) -> Result<Option<ClientOrganization>> {
+        store()?.clients().update_client(client_id, updates)
+    }
+
+    /// Soft-deletes a client; `false` if it does not exist.
+    pub fn deactivate_client(&self, client_id: &str) -> Result<bool> {
+        store()?.clients().deactivate_client(client_id)
+    }
+}
+
+/// `UserClientMappingDB` of the original: which client pays for which user.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserClientMappingDb;
+
+impl UserClientMappingDb {
+    /// Maps a user to a client (reactivating a previous mapping of the same pair).
+    pub fn create_mapping(&self, mapping_form: &UserClientMappingForm) -> Result<UserClientMapping> {
+        store()?.mappings().create_mapping(mapping_form)
+    }
+
+    /// The user's active mapping.
+    pub fn get_mapping_by_user_id(&self, user_id: &str) -> Result<Option<UserClientMapping>> {
+        store()?.mappings().get_mapping_by_user_id(user_id)
+    }
+
+    /// The client's active mappings, by user id.
+    pub fn get_mappings_by_client_id(&self, client_org_id: &str) -> Result<Vec<UserClientMapping>> {
+        store()?.mappings().get_mappings_by_client_id(client_org_id)
+    }
+
+    /// Deactivates the user's active mapping; `false` if there is none.
+    pub fn deactivate_mapping(&self, user_id: &str) -> Result<bool> {
+        store()?.mappings().deactivate_mapping(user_id)
+    }
+
+    /// Updates the user's active mapping; `false` if there is none.
+    pub fn update_mapping(&self, user_id: &str, updates: &UserClientMappingUpdate) -> Result<bool> {
+        store()?.mappings().update_mapping(user_id, updates)
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_error_is_send_sync() {
+    fn is<T: Send + Sync + 'static>() {}
+    is::<Error>();
+}

@@ -1,0 +1,39 @@
+//! # orgusage
+//!
+//! Multi-tenant LLM usage tracking and billing for an OpenRouter reseller: client organizations
+//! with their own API keys and markups, users mapped to clients, exact money (`Decimal`), days and
+//! months in each client's time zone, on SQLite (embedded default) or PostgreSQL (many instances).
+//!
+//! The API mirrors the original Python module: five handles ([`GlobalSettingsDb`],
+//! [`ClientOrganizationDb`], [`UserClientMappingDb`], …) act on the store installed by [`init`],
+//! and the same operations exist on an explicit [`Store`] for dependency injection.
+//!
+//! ```
+//! use orgusage::{ClientOrganizationForm, Store, UserClientMappingForm};
+//!
+//! let store = Store::open(":memory:")?;
+//! let acme = store.clients().create_client(&ClientOrganizationForm::new("Acme Sp. z o.o."), &"sk-or-v1-A".into(), None)?;
+//! store.mappings().create_mapping(&UserClientMappingForm {
+//!     user_id: "u1".into(),
+//!     client_org_id: acme.id.clone(),
+//!     openrouter_user_id: "or-u1".into(),
+//! })?;
+//! assert_eq!(store.mappings().get_mapping_by_user_id("u1")?.unwrap().client_org_id, acme.id);
+//! # Ok::<(), orgusage::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod global;
+mod handles;
+mod store;
+
+pub use global::{global_store, init};
+pub use handles::{ClientOrganizationDb, GlobalSettingsDb, UserClientMappingDb};
+pub use orgusage_db::{Backend, Database};
+pub use orgusage_domain::{
+    ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Clock, DatabaseErrorKind, Error,
+    GlobalSettings, GlobalSettingsForm, ManualClock, Result, Secret, SystemClock, UserClientMapping,
+    UserClientMappingForm, UserClientMappingUpdate, clock, holidays, money, timezone,
+};
+pub use rust_decimal::Decimal;
+pub use store::{Store, StoreConfig};

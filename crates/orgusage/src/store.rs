@@ -1,0 +1,125 @@
+//! The explicit [`Store`]: a connected, migrated database plus the clock. Hosts may hold as many
+//! as they like (dependency injection); the global handles use the one installed by `init`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orgusage_db::{Backend, ClientRepo, Database, DbConfig, MappingRepo, SettingsRepo};
+use orgusage_domain::{Clock, Result, SystemClock};
+
+/// How to open a [`Store`].
+///
+/// ```
+/// use orgusage::StoreConfig;
+/// let config = StoreConfig::new(":memory:").max_connections(1);
+/// let store = orgusage::Store::open(config).unwrap();
+/// assert_eq!(store.backend(), orgusage::Backend::Sqlite);
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    db: DbConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl StoreConfig {
+    /// Defaults for `database_url` (see [`Backend::from_url`] for accepted URLs), system clock.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self { db: DbConfig::new(database_url), clock: Arc::new(SystemClock) }
+    }
+
+    /// Uses `clock` for every "now" (tests, replays).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Pool size (default 8 for SQLite files, 1 for SQLite `:memory:`, 10 for PostgreSQL).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.db.max_connections = Some(n);
+        self
+    }
+
+    /// How long to wait for a pooled connection (default 30 s).
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.db.connection_timeout = timeout;
+        self
+    }
+
+    /// SQLite `busy_timeout` (default 5 s).
+    pub fn sqlite_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.db.sqlite_busy_timeout = timeout;
+        self
+    }
+}
+
+impl From<&str> for StoreConfig {
+    fn from(url: &str) -> Self {
+        Self::new(url)
+    }
+}
+
+impl From<String> for StoreConfig {
+    fn from(url: String) -> Self {
+        Self::new(url)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Database,
+    clock: Arc<dyn Clock>,
+}
+
+/// A connected, migrated orgusage store. Cheap to clone (one `Arc`); share it across threads.
+///
+/// ```
+/// use orgusage::{ClientOrganizationForm, Store};
+///
+/// let store = Store::open(":memory:")?;
+/// let client = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
+/// assert_eq!(store.clients().get_client_by_id(&client.id)?.unwrap().name, "Acme");
+/// # Ok::<(), orgusage::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Connects, applies the embedded migrations and returns the store.
+    pub fn open(config: impl Into<StoreConfig>) -> Result<Self> {
+        let config = config.into();
+        let db = Database::connect(&config.db)?;
+        Ok(Self { inner: Arc::new(Inner { db, clock: config.clock }) })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.inner.db.backend()
+    }
+
+    /// The clock every operation of this store reads.
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    /// The underlying database (pool); for advanced use such as migration tooling.
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// `GlobalSettingsDb` operations.
+    pub fn settings(&self) -> SettingsRepo<'_> {
+        SettingsRepo::new(&self.inner.db, self.clock())
+    }
+
+    /// `ClientOrganizationDb` operations.
+    pub fn clients(&self) -> ClientRepo<'_> {
+        ClientRepo::new(&self.inner.db, self.clock())
+    }
+
+    /// `UserClientMappingDb` operations.
+    pub fn mappings(&self) -> MappingRepo<'_> {
+        MappingRepo::new(&self.inner.db, self.clock())
+    }
+}
