@@ -4,8 +4,8 @@
 //! or on `ORGUSAGE_DATABASE_URL` when set (e.g. `postgres://postgres@127.0.0.1:5432/test`).
 
 use orgusage::{
-    ClientOrganizationDb, ClientOrganizationForm, GlobalSettingsDb, GlobalSettingsForm, UserClientMappingDb,
-    UserClientMappingForm,
+    ClientOrganizationDb, ClientOrganizationForm, GlobalSettingsDb, GlobalSettingsForm,
+    UserClientMappingDb, UserClientMappingForm,
 };
 use rust_decimal::Decimal;
 
@@ -31,13 +31,26 @@ fn main() -> Result<(), orgusage::Error> {
         "settings: markup {} {} (provisioning key {})",
         settings.default_markup_rate,
         settings.billing_currency,
-        settings.openrouter_provisioning_key.map(|k| k.masked()).unwrap_or_default()
+        settings
+            .openrouter_provisioning_key
+            .map(|k| k.masked())
+            .unwrap_or_default()
     );
 
     let suffix = std::process::id();
     let clients = [
-        ("Kowalski i Synowie Sp. z o.o.", Decimal::new(13, 1), "Europe/Warsaw", &["anna", "piotr"][..]),
-        ("Nowak Consulting S.A.", Decimal::new(15, 1), "Europe/Warsaw", &["ewa", "jan", "marta"][..]),
+        (
+            "Kowalski i Synowie Sp. z o.o.",
+            Decimal::new(13, 1),
+            "Europe/Warsaw",
+            &["anna", "piotr"][..],
+        ),
+        (
+            "Nowak Consulting S.A.",
+            Decimal::new(15, 1),
+            "Europe/Warsaw",
+            &["ewa", "jan", "marta"][..],
+        ),
     ];
     for (name, markup, tz, users) in clients {
         let form = ClientOrganizationForm {
@@ -48,16 +61,25 @@ fn main() -> Result<(), orgusage::Error> {
         };
         let key = format!("sk-or-v1-demo-{}-{suffix}", name.len());
         let client = ClientOrganizationDb.create_client(&form, &key, None)?;
-        println!("client {} ({}): markup {}x, limit {:?} USD, tz {}", client.name, client.id, client.markup_rate, client.monthly_limit, client.timezone);
+        println!(
+            "client {} ({}): markup {}x, limit {:?} USD, tz {}",
+            client.name, client.id, client.markup_rate, client.monthly_limit, client.timezone
+        );
         for user in users {
             let m = UserClientMappingDb.create_mapping(&UserClientMappingForm {
                 user_id: (*user).into(),
                 client_org_id: client.id.clone(),
                 openrouter_user_id: format!("{}_{user}", &client.id[..12]),
             })?;
-            println!("  user {} -> openrouter user {}", m.user_id, m.openrouter_user_id);
+            println!(
+                "  user {} -> openrouter user {}",
+                m.user_id, m.openrouter_user_id
+            );
         }
     }
-    println!("active clients: {}", ClientOrganizationDb.get_all_active_clients()?.len());
+    println!(
+        "active clients: {}",
+        ClientOrganizationDb.get_all_active_clients()?.len()
+    );
     Ok(())
 }

@@ -9,10 +9,22 @@ use orgusage_testkit::backend_tests;
 use rust_decimal_macros::dec;
 
 fn acme(store: &Store, key: &str) -> orgusage::ClientOrganization {
-    store.clients().create_client(&ClientOrganizationForm::new("Acme Sp. z o.o."), &Secret::new(key), None).unwrap()
+    store
+        .clients()
+        .create_client(
+            &ClientOrganizationForm::new("Acme Sp. z o.o."),
+            &Secret::new(key),
+            None,
+        )
+        .unwrap()
 }
 
-fn map(store: &Store, user: &str, client: &str, or_user: &str) -> orgusage::Result<orgusage::UserClientMapping> {
+fn map(
+    store: &Store,
+    user: &str,
+    client: &str,
+    or_user: &str,
+) -> orgusage::Result<orgusage::UserClientMapping> {
     store.mappings().create_mapping(&UserClientMappingForm {
         user_id: user.into(),
         client_org_id: client.into(),

@@ -96,6 +96,18 @@ fn database_down_is_an_error_not_none() {
 #[test]
 fn unsupported_urls_are_configuration_errors() {
     let err = orgusage::Store::open("mysql://root@127.0.0.1/test").unwrap_err();
-    assert!(matches!(err, Error::Database { kind: orgusage::DatabaseErrorKind::Configuration, .. }), "{err:?}");
-    assert!(matches!(orgusage::Store::open(""), Err(Error::InvalidInput { .. })));
+    assert!(
+        matches!(
+            err,
+            Error::Database {
+                kind: orgusage::DatabaseErrorKind::Configuration,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(matches!(
+        orgusage::Store::open(""),
+        Err(Error::InvalidInput { .. })
+    ));
 }

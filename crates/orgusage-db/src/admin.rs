@@ -7,12 +7,17 @@ use orgusage_domain::{DatabaseErrorKind, Error, Result};
 pub fn pg_batch_execute(url: &str, sql: &str) -> Result<()> {
     use diesel::Connection;
     use diesel::connection::SimpleConnection;
-    let mut conn = diesel::PgConnection::establish(url).map_err(|e| Error::database(DatabaseErrorKind::Connection, e))?;
-    conn.batch_execute(sql).map_err(|e| Error::database(DatabaseErrorKind::Query, e))
+    let mut conn = diesel::PgConnection::establish(url)
+        .map_err(|e| Error::database(DatabaseErrorKind::Connection, e))?;
+    conn.batch_execute(sql)
+        .map_err(|e| Error::database(DatabaseErrorKind::Query, e))
 }
 
 /// Without the `postgres` feature there is no PostgreSQL to talk to.
 #[cfg(not(feature = "postgres"))]
 pub fn pg_batch_execute(_url: &str, _sql: &str) -> Result<()> {
-    Err(Error::database(DatabaseErrorKind::Configuration, "orgusage was built without the `postgres` feature"))
+    Err(Error::database(
+        DatabaseErrorKind::Configuration,
+        "orgusage was built without the `postgres` feature",
+    ))
 }

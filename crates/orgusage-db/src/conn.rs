@@ -48,7 +48,10 @@ impl Backend {
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             Ok(Self::Postgres)
         } else if lower.starts_with("mysql://") || lower.starts_with("mariadb://") {
-            Err(Error::database(DatabaseErrorKind::Configuration, "the MariaDB/MySQL backend is not implemented yet"))
+            Err(Error::database(
+                DatabaseErrorKind::Configuration,
+                "the MariaDB/MySQL backend is not implemented yet",
+            ))
         } else if url.trim().is_empty() {
             Err(Error::invalid("database_url", "must not be empty"))
         } else {
@@ -111,7 +114,9 @@ pub struct Database {
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may carry a password, so only the backend is shown.
-        f.debug_struct("Database").field("backend", &self.backend()).finish()
+        f.debug_struct("Database")
+            .field("backend", &self.backend())
+            .finish()
     }
 }
 
@@ -123,14 +128,18 @@ struct SqlitePragmas {
 
 #[cfg(feature = "sqlite")]
 impl diesel::r2d2::CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> std::result::Result<(), diesel::r2d2::Error> {
+    fn on_acquire(
+        &self,
+        conn: &mut SqliteConnection,
+    ) -> std::result::Result<(), diesel::r2d2::Error> {
         use diesel::connection::SimpleConnection;
         // busy_timeout first, so that switching to WAL waits for other processes instead of failing.
         let sql = format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
             self.busy_timeout_ms
         );
-        conn.batch_execute(&sql).map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(&sql)
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -157,9 +166,14 @@ impl Database {
     fn sqlite_pool(config: &DbConfig) -> Result<PoolKind> {
         let path = sqlite_path(&config.url);
         let in_memory = path == ":memory:" || path.contains("mode=memory");
-        let size = config.max_connections.unwrap_or(if in_memory { 1 } else { 8 });
+        let size = config
+            .max_connections
+            .unwrap_or(if in_memory { 1 } else { 8 });
         if in_memory && size != 1 && !path.contains("cache=shared") {
-            return Err(Error::invalid("max_connections", "a private :memory: SQLite database needs a pool of 1"));
+            return Err(Error::invalid(
+                "max_connections",
+                "a private :memory: SQLite database needs a pool of 1",
+            ));
         }
         let manager = ConnectionManager::<SqliteConnection>::new(path);
         let pool = Pool::builder()
@@ -167,7 +181,8 @@ impl Database {
             .min_idle(Some(1))
             .connection_timeout(config.connection_timeout)
             .connection_customizer(Box::new(SqlitePragmas {
-                busy_timeout_ms: u64::try_from(config.sqlite_busy_timeout.as_millis()).unwrap_or(u64::MAX),
+                busy_timeout_ms: u64::try_from(config.sqlite_busy_timeout.as_millis())
+                    .unwrap_or(u64::MAX),
             }))
             .build(manager)
             .map_err(|e| Error::database(DatabaseErrorKind::Connection, e))?;
@@ -176,7 +191,10 @@ impl Database {
 
     #[cfg(not(feature = "sqlite"))]
     fn sqlite_pool(_config: &DbConfig) -> Result<PoolKind> {
-        Err(Error::database(DatabaseErrorKind::Configuration, "orgusage was built without the `sqlite` feature"))
+        Err(Error::database(
+            DatabaseErrorKind::Configuration,
+            "orgusage was built without the `sqlite` feature",
+        ))
     }
 
     #[cfg(feature = "postgres")]
@@ -216,7 +234,8 @@ impl Database {
 
     /// Applies every pending embedded migration; safe when many instances start at once.
     pub fn run_pending_migrations(&self) -> Result<usize> {
-        let _span = tracing::info_span!("orgusage.db.migrate", backend = self.backend().name()).entered();
+        let _span =
+            tracing::info_span!("orgusage.db.migrate", backend = self.backend().name()).entered();
         let applied = match &self.pool {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {
@@ -224,7 +243,9 @@ impl Database {
                 // BEGIN IMMEDIATE takes SQLite's write lock, so a second process waits and then
                 // finds nothing pending; diesel turns each migration's own transaction into a savepoint.
                 conn.immediate_transaction(|c| {
-                    c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()).map_err(TxError::migration)
+                    c.run_pending_migrations(SQLITE_MIGRATIONS)
+                        .map(|v| v.len())
+                        .map_err(TxError::migration)
                 })
                 .map_err(Error::from)?
             }
@@ -233,10 +254,18 @@ impl Database {
                 use diesel::RunQueryDsl;
                 let mut conn = checkout(pool)?;
                 let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})");
-                diesel::sql_query(lock).execute(&mut *conn).map_err(TxError::from).map_err(Error::from)?;
-                let result = conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+                diesel::sql_query(lock)
+                    .execute(&mut *conn)
+                    .map_err(TxError::from)
+                    .map_err(Error::from)?;
+                let result = conn
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.len());
                 let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})");
-                diesel::sql_query(unlock).execute(&mut *conn).map_err(TxError::from).map_err(Error::from)?;
+                diesel::sql_query(unlock)
+                    .execute(&mut *conn)
+                    .map_err(TxError::from)
+                    .map_err(Error::from)?;
                 result.map_err(|e| Error::database(DatabaseErrorKind::Migration, e))?
             }
         };
@@ -251,27 +280,36 @@ impl Database {
         let mig = |e| Error::database(DatabaseErrorKind::Migration, e);
         match &self.pool {
             #[cfg(feature = "sqlite")]
-            PoolKind::Sqlite(pool) => checkout(pool)?.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()).map_err(mig),
+            PoolKind::Sqlite(pool) => checkout(pool)?
+                .revert_all_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(mig),
             #[cfg(feature = "postgres")]
-            PoolKind::Postgres(pool) => {
-                checkout(pool)?.revert_all_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()).map_err(mig)
-            }
+            PoolKind::Postgres(pool) => checkout(pool)?
+                .revert_all_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(mig),
         }
     }
 }
 
 /// Strips the optional `sqlite://` / `sqlite:` prefix that diesel does not understand.
 pub fn sqlite_path(url: &str) -> &str {
-    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
 }
 
 /// Takes a connection from a pool, mapping a pool timeout to a connection error.
 #[doc(hidden)]
-pub fn checkout<C>(pool: &Pool<ConnectionManager<C>>) -> Result<PooledConnection<ConnectionManager<C>>>
+pub fn checkout<C>(
+    pool: &Pool<ConnectionManager<C>>,
+) -> Result<PooledConnection<ConnectionManager<C>>>
 where
     C: diesel::r2d2::R2D2Connection + 'static,
 {
-    pool.get().map_err(|e| Error::database(DatabaseErrorKind::Connection, e))
+    pool.get()
+        .map_err(|e| Error::database(DatabaseErrorKind::Connection, e))
 }
 
 /// Runs `$body` with `$conn: &mut <concrete connection>` for whichever backend `$db` uses.
@@ -310,7 +348,9 @@ macro_rules! write_tx {
             $crate::conn::PoolKind::Sqlite(pool) => {
                 let mut guard = $crate::conn::checkout(pool)?;
                 guard
-                    .immediate_transaction(|$conn| -> ::std::result::Result<_, $crate::error::TxError> { $body })
+                    .immediate_transaction(
+                        |$conn| -> ::std::result::Result<_, $crate::error::TxError> { $body },
+                    )
                     .map_err(::orgusage_domain::Error::from)
             }
             #[cfg(feature = "postgres")]
@@ -318,7 +358,9 @@ macro_rules! write_tx {
                 use ::diesel::Connection as _;
                 let mut guard = $crate::conn::checkout(pool)?;
                 guard
-                    .transaction(|$conn| -> ::std::result::Result<_, $crate::error::TxError> { $body })
+                    .transaction(
+                        |$conn| -> ::std::result::Result<_, $crate::error::TxError> { $body },
+                    )
                     .map_err(::orgusage_domain::Error::from)
             }
         }

@@ -50,5 +50,8 @@ impl From<TxError> for Error {
 
 /// True when `e` is a unique-constraint violation (used to turn races into typed conflicts).
 pub(crate) fn is_unique_violation(e: &TxError) -> bool {
-    matches!(e, TxError::Diesel(DieselError::DatabaseError(DieselKind::UniqueViolation, _)))
+    matches!(
+        e,
+        TxError::Diesel(DieselError::DatabaseError(DieselKind::UniqueViolation, _))
+    )
 }

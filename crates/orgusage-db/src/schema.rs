@@ -41,4 +41,8 @@ diesel::table! {
 }
 
 diesel::joinable!(user_client_mapping -> client_organizations (client_org_id));
-diesel::allow_tables_to_appear_in_same_query!(global_settings, client_organizations, user_client_mapping);
+diesel::allow_tables_to_appear_in_same_query!(
+    global_settings,
+    client_organizations,
+    user_client_mapping
+);

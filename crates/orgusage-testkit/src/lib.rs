@@ -53,28 +53,44 @@ impl TestStore {
     /// Opens another, independent store (own pool) on the same database, as a second app
     /// instance would.
     pub fn second_instance(&self) -> Store {
-        Store::open(StoreConfig::new(self.url.clone()).clock(self.clock.clone())).expect("open second instance")
+        Store::open(StoreConfig::new(self.url.clone()).clock(self.clock.clone()))
+            .expect("open second instance")
     }
 }
 
 impl std::fmt::Debug for TestStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestStore").field("backend", &self.backend).finish()
+        f.debug_struct("TestStore")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
 /// The instant every test clock starts at: 2025-07-24T10:00:00Z (a Thursday, CEST).
 pub fn default_start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 7, 24, 10, 0, 0).single().expect("valid instant")
+    Utc.with_ymd_and_hms(2025, 7, 24, 10, 0, 0)
+        .single()
+        .expect("valid instant")
 }
 
 /// A store on a new SQLite file in a temporary directory (WAL, several pooled connections).
 pub fn sqlite() -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = dir.path().join("orgusage.db").to_string_lossy().into_owned();
+    let url = dir
+        .path()
+        .join("orgusage.db")
+        .to_string_lossy()
+        .into_owned();
     let clock = Arc::new(ManualClock::new(default_start()));
-    let store = Store::open(StoreConfig::new(url.clone()).clock(clock.clone())).expect("open sqlite test store");
-    TestStore { store, clock, url, backend: "sqlite", _guard: Guard::Sqlite(dir) }
+    let store = Store::open(StoreConfig::new(url.clone()).clock(clock.clone()))
+        .expect("open sqlite test store");
+    TestStore {
+        store,
+        clock,
+        url,
+        backend: "sqlite",
+        _guard: Guard::Sqlite(dir),
+    }
 }
 
 /// The PostgreSQL URL the tests use.
@@ -100,20 +116,37 @@ fn postgres_reachable() -> &'static Result<(), String> {
 pub fn postgres() -> Option<TestStore> {
     if let Err(reason) = postgres_reachable() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but PostgreSQL is not reachable at {}: {reason}", postgres_url());
+            panic!(
+                "CI=true but PostgreSQL is not reachable at {}: {reason}",
+                postgres_url()
+            );
         }
         eprintln!("SKIP postgres: {reason} (set ORGUSAGE_TEST_POSTGRES_URL)");
         return None;
     }
     let admin_url = postgres_url();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    orgusage_db::admin::pg_batch_execute(&admin_url, &format!("CREATE SCHEMA {schema}")).expect("create test schema");
-    let guard = Guard::Postgres { admin_url: admin_url.clone(), schema: schema.clone() };
+    orgusage_db::admin::pg_batch_execute(&admin_url, &format!("CREATE SCHEMA {schema}"))
+        .expect("create test schema");
+    let guard = Guard::Postgres {
+        admin_url: admin_url.clone(),
+        schema: schema.clone(),
+    };
     let url = with_param(&admin_url, &format!("options=-c%20search_path%3D{schema}"));
     let clock = Arc::new(ManualClock::new(default_start()));
-    let store =
-        Store::open(StoreConfig::new(url.clone()).clock(clock.clone()).max_connections(8)).expect("open postgres test store");
-    Some(TestStore { store, clock, url, backend: "postgres", _guard: guard })
+    let store = Store::open(
+        StoreConfig::new(url.clone())
+            .clock(clock.clone())
+            .max_connections(8),
+    )
+    .expect("open postgres test store");
+    Some(TestStore {
+        store,
+        clock,
+        url,
+        backend: "postgres",
+        _guard: guard,
+    })
 }
 
 /// Defines each test once and runs it on every backend: `mod <name> { fn sqlite(); fn postgres(); }`.

@@ -3,7 +3,8 @@
 
 use orgusage_domain::{
     ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Error, GlobalSettings,
-    GlobalSettingsForm, Result, Secret, UserClientMapping, UserClientMappingForm, UserClientMappingUpdate,
+    GlobalSettingsForm, Result, Secret, UserClientMapping, UserClientMappingForm,
+    UserClientMappingUpdate,
 };
 
 use crate::global::store;
@@ -19,7 +20,10 @@ impl GlobalSettingsDb {
     }
 
     /// Creates or updates the row; omitting the provisioning key keeps the stored one.
-    pub fn create_or_update_settings(&self, settings_form: &GlobalSettingsForm) -> Result<GlobalSettings> {
+    pub fn create_or_update_settings(
+        &self,
+        settings_form: &GlobalSettingsForm,
+    ) -> Result<GlobalSettings> {
         store()?.settings().create_or_update_settings(settings_form)
     }
 }
@@ -36,7 +40,9 @@ impl ClientOrganizationDb {
         api_key: &str,
         key_hash: Option<&str>,
     ) -> Result<ClientOrganization> {
-        store()?.clients().create_client(client_form, &Secret::new(api_key), key_hash)
+        store()?
+            .clients()
+            .create_client(client_form, &Secret::new(api_key), key_hash)
     }
 
     /// The active client with this id.
@@ -55,7 +61,11 @@ impl ClientOrganizationDb {
     }
 
     /// Applies a typed update to an active client; `Ok(None)` if there is none.
-    pub fn update_client(&self, client_id: &str, updates: &ClientOrganizationUpdate) -> Result<Option<ClientOrganization>> {
+    pub fn update_client(
+        &self,
+        client_id: &str,
+        updates: &ClientOrganizationUpdate,
+    ) -> Result<Option<ClientOrganization>> {
         store()?.clients().update_client(client_id, updates)
     }
 
@@ -71,7 +81,10 @@ pub struct UserClientMappingDb;
 
 impl UserClientMappingDb {
     /// Maps a user to a client (reactivating a previous mapping of the same pair).
-    pub fn create_mapping(&self, mapping_form: &UserClientMappingForm) -> Result<UserClientMapping> {
+    pub fn create_mapping(
+        &self,
+        mapping_form: &UserClientMappingForm,
+    ) -> Result<UserClientMapping> {
         store()?.mappings().create_mapping(mapping_form)
     }
 

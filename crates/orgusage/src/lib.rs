@@ -31,9 +31,10 @@ pub use global::{global_store, init};
 pub use handles::{ClientOrganizationDb, GlobalSettingsDb, UserClientMappingDb};
 pub use orgusage_db::{Backend, Database};
 pub use orgusage_domain::{
-    ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Clock, DatabaseErrorKind, Error,
-    GlobalSettings, GlobalSettingsForm, ManualClock, Result, Secret, SystemClock, UserClientMapping,
-    UserClientMappingForm, UserClientMappingUpdate, clock, holidays, money, timezone,
+    ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Clock, DatabaseErrorKind,
+    Error, GlobalSettings, GlobalSettingsForm, ManualClock, Result, Secret, SystemClock,
+    UserClientMapping, UserClientMappingForm, UserClientMappingUpdate, clock, holidays, money,
+    timezone,
 };
 pub use rust_decimal::Decimal;
 pub use store::{Store, StoreConfig};

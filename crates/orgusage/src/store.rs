@@ -24,7 +24,10 @@ pub struct StoreConfig {
 impl StoreConfig {
     /// Defaults for `database_url` (see [`Backend::from_url`] for accepted URLs), system clock.
     pub fn new(database_url: impl Into<String>) -> Self {
-        Self { db: DbConfig::new(database_url), clock: Arc::new(SystemClock) }
+        Self {
+            db: DbConfig::new(database_url),
+            clock: Arc::new(SystemClock),
+        }
     }
 
     /// Uses `clock` for every "now" (tests, replays).
@@ -90,7 +93,12 @@ impl Store {
     pub fn open(config: impl Into<StoreConfig>) -> Result<Self> {
         let config = config.into();
         let db = Database::connect(&config.db)?;
-        Ok(Self { inner: Arc::new(Inner { db, clock: config.clock }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                clock: config.clock,
+            }),
+        })
     }
 
     /// The backend in use.

@@ -4,7 +4,8 @@ use diesel::prelude::*;
 use orgusage_domain::models::{new_client_id, validate_identifier, validate_secret};
 use orgusage_domain::money::{amount_to_units, rate_to_units, units_to_decimal};
 use orgusage_domain::{
-    ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Clock, Error, Result, Secret,
+    ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Clock, Error, Result,
+    Secret,
 };
 
 use crate::error::{TxError, is_unique_violation};
@@ -116,15 +117,23 @@ impl<'a> ClientRepo<'a> {
             updated_at: now,
         };
         let result = write_tx!(self.db, |conn| {
-            diesel::insert_into(co::client_organizations).values(&row).execute(conn).map_err(|e| {
-                let e = TxError::from(e);
-                if is_unique_violation(&e) {
-                    TxError::from(Error::Conflict("openrouter_api_key is already assigned to a client".into()))
-                } else {
-                    e
-                }
-            })?;
-            Ok(co::client_organizations.find(&id).select(ClientRow::as_select()).first(conn)?)
+            diesel::insert_into(co::client_organizations)
+                .values(&row)
+                .execute(conn)
+                .map_err(|e| {
+                    let e = TxError::from(e);
+                    if is_unique_violation(&e) {
+                        TxError::from(Error::Conflict(
+                            "openrouter_api_key is already assigned to a client".into(),
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
+            Ok(co::client_organizations
+                .find(&id)
+                .select(ClientRow::as_select())
+                .first(conn)?)
         })?;
         tracing::info!(client_org_id = %result.id, "created client organization");
         Ok(result.into())
@@ -146,7 +155,11 @@ impl<'a> ClientRepo<'a> {
     pub fn get_client_by_api_key(&self, api_key: &str) -> Result<Option<ClientOrganization>> {
         with_conn!(self.db, |conn| {
             Ok(co::client_organizations
-                .filter(co::openrouter_api_key.eq(api_key).and(co::is_active.eq(true)))
+                .filter(
+                    co::openrouter_api_key
+                        .eq(api_key)
+                        .and(co::is_active.eq(true)),
+                )
                 .select(ClientRow::as_select())
                 .first(conn)
                 .optional()?
@@ -170,28 +183,43 @@ impl<'a> ClientRepo<'a> {
 
     /// Applies a typed update to an active client; `Ok(None)` if there is no such active client.
     /// An empty update changes nothing (not even `updated_at`).
-    pub fn update_client(&self, client_id: &str, update: &ClientOrganizationUpdate) -> Result<Option<ClientOrganization>> {
-        let _span = tracing::debug_span!("orgusage.clients.update", client_org_id = client_id).entered();
+    pub fn update_client(
+        &self,
+        client_id: &str,
+        update: &ClientOrganizationUpdate,
+    ) -> Result<Option<ClientOrganization>> {
+        let _span =
+            tracing::debug_span!("orgusage.clients.update", client_org_id = client_id).entered();
         update.validate()?;
         if update.is_empty() {
             return self.get_client_by_id(client_id);
         }
         let changes = ClientChangeset {
             name: update.name.as_deref().map(str::trim),
-            markup_rate: update.markup_rate.map(|r| rate_to_units("markup_rate", r)).transpose()?,
-            monthly_limit: update.monthly_limit.map(|l| l.map(amount_to_units).transpose()).transpose()?,
+            markup_rate: update
+                .markup_rate
+                .map(|r| rate_to_units("markup_rate", r))
+                .transpose()?,
+            monthly_limit: update
+                .monthly_limit
+                .map(|l| l.map(amount_to_units).transpose())
+                .transpose()?,
             billing_email: update.billing_email.as_ref().map(|e| e.as_deref()),
             timezone: update.timezone.as_deref(),
             openrouter_key_hash: update.openrouter_key_hash.as_ref().map(|h| h.as_deref()),
             updated_at: super::unix_now(self.clock),
         };
         write_tx!(self.db, |conn| {
-            let target = co::client_organizations.filter(co::id.eq(client_id).and(co::is_active.eq(true)));
+            let target =
+                co::client_organizations.filter(co::id.eq(client_id).and(co::is_active.eq(true)));
             let n = diesel::update(target).set(&changes).execute(conn)?;
             if n == 0 {
                 return Ok(None);
             }
-            let row = co::client_organizations.find(client_id).select(ClientRow::as_select()).first(conn)?;
+            let row = co::client_organizations
+                .find(client_id)
+                .select(ClientRow::as_select())
+                .first(conn)?;
             Ok(Some(row.into()))
         })
     }
@@ -199,7 +227,8 @@ impl<'a> ClientRepo<'a> {
     /// Deactivates a client (soft delete). `true` if the client exists, as in the original; its
     /// mappings stay, but usage can no longer be recorded for it and the getters no longer see it.
     pub fn deactivate_client(&self, client_id: &str) -> Result<bool> {
-        let _span = tracing::debug_span!("orgusage.clients.deactivate", client_org_id = client_id).entered();
+        let _span = tracing::debug_span!("orgusage.clients.deactivate", client_org_id = client_id)
+            .entered();
         let now = super::unix_now(self.clock);
         write_tx!(self.db, |conn| {
             let n = diesel::update(co::client_organizations.find(client_id))

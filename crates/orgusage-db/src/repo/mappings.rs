@@ -4,7 +4,9 @@
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use orgusage_domain::models::{mapping_id, validate_identifier};
-use orgusage_domain::{Clock, Error, Result, UserClientMapping, UserClientMappingForm, UserClientMappingUpdate};
+use orgusage_domain::{
+    Clock, Error, Result, UserClientMapping, UserClientMappingForm, UserClientMappingUpdate,
+};
 
 use crate::error::{TxError, is_unique_violation};
 use crate::schema::client_organizations::dsl as co;
@@ -58,7 +60,8 @@ impl<'a> MappingRepo<'a> {
     ///   user between paying clients must be explicit (`deactivate_mapping` first).
     /// * An unknown or inactive client is [`Error::NotFound`].
     pub fn create_mapping(&self, form: &UserClientMappingForm) -> Result<UserClientMapping> {
-        let _span = tracing::debug_span!("orgusage.mappings.create", user_id = %form.user_id).entered();
+        let _span =
+            tracing::debug_span!("orgusage.mappings.create", user_id = %form.user_id).entered();
         form.validate()?;
         let now = super::unix_now(self.clock);
         let row = MappingRow {
@@ -83,10 +86,19 @@ impl<'a> MappingRepo<'a> {
                 .first(conn)
                 .optional()?;
             if client_active != Some(true) {
-                return Err(Error::NotFound { entity: "client", id: form.client_org_id.clone() }.into());
+                return Err(Error::NotFound {
+                    entity: "client",
+                    id: form.client_org_id.clone(),
+                }
+                .into());
             }
             let other: Option<String> = m::user_client_mapping
-                .filter(m::user_id.eq(&form.user_id).and(m::is_active.eq(true)).and(m::id.ne(&row.id)))
+                .filter(
+                    m::user_id
+                        .eq(&form.user_id)
+                        .and(m::is_active.eq(true))
+                        .and(m::id.ne(&row.id)),
+                )
                 .select(m::client_org_id)
                 .first(conn)
                 .optional()?;
@@ -106,9 +118,17 @@ impl<'a> MappingRepo<'a> {
                 // A concurrent writer mapped the same user elsewhere between our check and insert.
                 .map_err(|e| {
                     let e = TxError::from(e);
-                    if is_unique_violation(&e) { conflict() } else { e }
+                    if is_unique_violation(&e) {
+                        conflict()
+                    } else {
+                        e
+                    }
                 })?;
-            Ok(m::user_client_mapping.find(&row.id).select(MappingRow::as_select()).first(conn)?.into())
+            Ok(m::user_client_mapping
+                .find(&row.id)
+                .select(MappingRow::as_select())
+                .first(conn)?
+                .into())
         })
     }
 
@@ -150,7 +170,11 @@ impl<'a> MappingRepo<'a> {
     pub fn get_mappings_by_client_id(&self, client_org_id: &str) -> Result<Vec<UserClientMapping>> {
         with_conn!(self.db, |conn| {
             Ok(m::user_client_mapping
-                .filter(m::client_org_id.eq(client_org_id).and(m::is_active.eq(true)))
+                .filter(
+                    m::client_org_id
+                        .eq(client_org_id)
+                        .and(m::is_active.eq(true)),
+                )
                 .order(m::user_id.asc())
                 .select(MappingRow::as_select())
                 .load(conn)?
@@ -164,8 +188,12 @@ impl<'a> MappingRepo<'a> {
     pub fn deactivate_mapping(&self, user_id: &str) -> Result<bool> {
         let now = super::unix_now(self.clock);
         write_tx!(self.db, |conn| {
-            let target = m::user_client_mapping.filter(m::user_id.eq(user_id).and(m::is_active.eq(true)));
-            Ok(diesel::update(target).set((m::is_active.eq(false), m::updated_at.eq(now))).execute(conn)? > 0)
+            let target =
+                m::user_client_mapping.filter(m::user_id.eq(user_id).and(m::is_active.eq(true)));
+            Ok(diesel::update(target)
+                .set((m::is_active.eq(false), m::updated_at.eq(now)))
+                .execute(conn)?
+                > 0)
         })
     }
 
@@ -175,9 +203,12 @@ impl<'a> MappingRepo<'a> {
         update.validate()?;
         let now = super::unix_now(self.clock);
         write_tx!(self.db, |conn| {
-            let target = m::user_client_mapping.filter(m::user_id.eq(user_id).and(m::is_active.eq(true)));
+            let target =
+                m::user_client_mapping.filter(m::user_id.eq(user_id).and(m::is_active.eq(true)));
             let n = match &update.openrouter_user_id {
-                Some(v) => diesel::update(target).set((m::openrouter_user_id.eq(v), m::updated_at.eq(now))).execute(conn)?,
+                Some(v) => diesel::update(target)
+                    .set((m::openrouter_user_id.eq(v), m::updated_at.eq(now)))
+                    .execute(conn)?,
                 None => target.count().get_result::<i64>(conn)? as usize,
             };
             Ok(n > 0)

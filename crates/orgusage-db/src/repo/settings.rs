@@ -3,7 +3,9 @@
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use orgusage_domain::money::units_to_decimal;
-use orgusage_domain::{Clock, GLOBAL_SETTINGS_ID, GlobalSettings, GlobalSettingsForm, Result, Secret};
+use orgusage_domain::{
+    Clock, GLOBAL_SETTINGS_ID, GlobalSettings, GlobalSettingsForm, Result, Secret,
+};
 
 use crate::schema::global_settings::{self, dsl as gs};
 use crate::{Database, with_conn, write_tx};
@@ -74,7 +76,10 @@ impl<'a> SettingsRepo<'a> {
         let _span = tracing::debug_span!("orgusage.settings.create_or_update").entered();
         let markup_units = form.validate()?;
         let now = super::unix_now(self.clock);
-        let key = form.openrouter_provisioning_key.as_ref().map(Secret::expose);
+        let key = form
+            .openrouter_provisioning_key
+            .as_ref()
+            .map(Secret::expose);
         let row = NewSettings {
             id: GLOBAL_SETTINGS_ID,
             openrouter_provisioning_key: key,
@@ -84,11 +89,15 @@ impl<'a> SettingsRepo<'a> {
             updated_at: now,
         };
         write_tx!(self.db, |conn| {
-            let upsert = diesel::insert_into(gs::global_settings).values(&row).on_conflict(gs::id).do_update();
+            let upsert = diesel::insert_into(gs::global_settings)
+                .values(&row)
+                .on_conflict(gs::id)
+                .do_update();
             if key.is_some() {
                 upsert
                     .set((
-                        gs::openrouter_provisioning_key.eq(excluded(gs::openrouter_provisioning_key)),
+                        gs::openrouter_provisioning_key
+                            .eq(excluded(gs::openrouter_provisioning_key)),
                         gs::default_markup_rate.eq(excluded(gs::default_markup_rate)),
                         gs::billing_currency.eq(excluded(gs::billing_currency)),
                         gs::updated_at.eq(excluded(gs::updated_at)),
@@ -103,8 +112,10 @@ impl<'a> SettingsRepo<'a> {
                     ))
                     .execute(conn)?;
             }
-            let saved: SettingsRow =
-                gs::global_settings.filter(gs::id.eq(GLOBAL_SETTINGS_ID)).select(SettingsRow::as_select()).first(conn)?;
+            let saved: SettingsRow = gs::global_settings
+                .filter(gs::id.eq(GLOBAL_SETTINGS_ID))
+                .select(SettingsRow::as_select())
+                .first(conn)?;
             Ok(GlobalSettings::from(saved))
         })
     }
