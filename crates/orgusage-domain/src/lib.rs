@@ -7,6 +7,7 @@ pub mod clock;
 pub mod error;
 pub mod holidays;
 pub mod timezone;
+pub mod usage;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DatabaseErrorKind, Error, Result};
