@@ -1,5 +1,7 @@
 //! Spec section 5, cases 1-9: settings, clients, mappings; on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::Duration;
 use orgusage::{
     ClientOrganizationForm, ClientOrganizationUpdate, Error, GlobalSettingsForm, Secret, Store,

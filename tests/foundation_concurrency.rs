@@ -1,5 +1,7 @@
 //! Concurrency and migrations of the foundation tables, on a SQLite file and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
 

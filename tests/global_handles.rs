@@ -1,6 +1,8 @@
 //! The five handles act on the global store: `NotInitialized` before `init`, `AlreadyInitialized`
 //! on a second `init`. One test per binary, because the global store is per process.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use orgusage::{
     ClientOrganizationDb, ClientOrganizationForm, Error, GlobalSettingsDb, GlobalSettingsForm,
     UserClientMappingDb, UserClientMappingForm,

@@ -167,6 +167,7 @@ macro_rules! backend_tests {
                 use super::*;
 
                 $(#[$meta])*
+                #[allow(clippy::unwrap_used, clippy::expect_used)]
                 fn run($t: &$crate::TestStore) $body
 
                 #[test]
