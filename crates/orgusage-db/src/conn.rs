@@ -5,6 +5,8 @@
 //! [`write_tx!`](crate::write_tx) expand the same diesel DSL for each compiled-in backend, so
 //! backend-specific upsert syntax stays exact and the backend choice sits behind one `match`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 #[cfg(feature = "postgres")]
@@ -77,7 +79,8 @@ pub struct DbConfig {
     pub max_connections: Option<u32>,
     /// How long to wait for a free pooled connection (default 30 s).
     pub connection_timeout: Duration,
-    /// SQLite `busy_timeout`: how long a writer waits for another writer's lock (default 5 s).
+    /// SQLite `busy_timeout`: how long a writer waits for another process's write lock
+    /// (default 30 s).
     pub sqlite_busy_timeout: Duration,
 }
 
@@ -88,7 +91,7 @@ impl DbConfig {
             url: url.into(),
             max_connections: None,
             connection_timeout: Duration::from_secs(30),
-            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -109,6 +112,24 @@ pub enum PoolKind {
 #[derive(Clone)]
 pub struct Database {
     pool: PoolKind,
+    /// SQLite only: writers of this process queue here before `BEGIN IMMEDIATE`. SQLite's busy
+    /// handler polls with sleeps and is unfair, so under many writer threads one of them could
+    /// starve past `busy_timeout`; a mutex hands the lock over promptly. Other processes are
+    /// still arbitrated by `busy_timeout`.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// One gate per SQLite database file in this process, shared by every pool on that file.
+fn sqlite_write_gate(path: &str) -> Arc<Mutex<()>> {
+    static GATES: OnceLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
+    let key = std::fs::canonicalize(path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.to_string());
+    let mut gates = GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    gates.entry(key).or_default().clone()
 }
 
 impl std::fmt::Debug for Database {
@@ -155,11 +176,14 @@ impl Database {
     pub fn connect_without_migrations(config: &DbConfig) -> Result<Self> {
         let backend = Backend::from_url(&config.url)?;
         let _span = tracing::info_span!("orgusage.db.connect", backend = backend.name()).entered();
-        let pool = match backend {
-            Backend::Sqlite => Self::sqlite_pool(config)?,
-            Backend::Postgres => Self::postgres_pool(config)?,
+        let (pool, write_gate) = match backend {
+            Backend::Sqlite => (
+                Self::sqlite_pool(config)?,
+                Some(sqlite_write_gate(sqlite_path(&config.url))),
+            ),
+            Backend::Postgres => (Self::postgres_pool(config)?, None),
         };
-        Ok(Self { pool })
+        Ok(Self { pool, write_gate })
     }
 
     #[cfg(feature = "sqlite")]
@@ -227,6 +251,14 @@ impl Database {
         }
     }
 
+    /// Waits for this process's turn to write (SQLite); a no-op on PostgreSQL.
+    #[doc(hidden)]
+    pub fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
+        self.write_gate
+            .as_ref()
+            .map(|g| g.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     #[doc(hidden)]
     pub fn pool(&self) -> &PoolKind {
         &self.pool
@@ -239,6 +271,7 @@ impl Database {
         let applied = match &self.pool {
             #[cfg(feature = "sqlite")]
             PoolKind::Sqlite(pool) => {
+                let _turn = self.write_turn();
                 let mut conn = checkout(pool)?;
                 // BEGIN IMMEDIATE takes SQLite's write lock, so a second process waits and then
                 // finds nothing pending; diesel turns each migration's own transaction into a savepoint.
@@ -346,6 +379,7 @@ macro_rules! write_tx {
         match $db.pool() {
             #[cfg(feature = "sqlite")]
             $crate::conn::PoolKind::Sqlite(pool) => {
+                let _turn = $db.write_turn();
                 let mut guard = $crate::conn::checkout(pool)?;
                 guard
                     .immediate_transaction(

@@ -46,3 +46,62 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_organizations,
     user_client_mapping
 );
+
+diesel::table! {
+    client_daily_usage (client_org_id, usage_date) {
+        client_org_id -> Text,
+        usage_date -> Date,
+        total_tokens -> BigInt,
+        input_tokens -> BigInt,
+        output_tokens -> BigInt,
+        total_requests -> BigInt,
+        raw_cost -> BigInt,
+        markup_cost -> BigInt,
+        primary_model -> Nullable<Text>,
+        unique_users -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_user_daily_usage (client_org_id, usage_date, user_id) {
+        client_org_id -> Text,
+        user_id -> Text,
+        openrouter_user_id -> Text,
+        usage_date -> Date,
+        total_tokens -> BigInt,
+        input_tokens -> BigInt,
+        output_tokens -> BigInt,
+        total_requests -> BigInt,
+        raw_cost -> BigInt,
+        markup_cost -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_model_daily_usage (client_org_id, usage_date, model_name) {
+        client_org_id -> Text,
+        model_name -> Text,
+        usage_date -> Date,
+        total_tokens -> BigInt,
+        input_tokens -> BigInt,
+        output_tokens -> BigInt,
+        total_requests -> BigInt,
+        raw_cost -> BigInt,
+        markup_cost -> BigInt,
+        provider -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(client_daily_usage -> client_organizations (client_org_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    client_organizations,
+    client_daily_usage,
+    client_user_daily_usage,
+    client_model_daily_usage
+);

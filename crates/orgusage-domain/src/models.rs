@@ -26,6 +26,7 @@ pub struct GlobalSettings {
     /// The OpenRouter provisioning (management) key; masked in `Debug` and JSON.
     pub openrouter_provisioning_key: Option<Secret>,
     /// Markup applied to new clients unless their form says otherwise.
+    #[serde(with = "rust_decimal::serde::str")]
     pub default_markup_rate: Decimal,
     /// Billing currency code, `USD` by default.
     pub billing_currency: String,
@@ -88,8 +89,10 @@ pub struct ClientOrganization {
     /// OpenRouter's `hash` of the key (from the provisioning API), if known.
     pub openrouter_key_hash: Option<String>,
     /// Multiplier applied to raw cost.
+    #[serde(with = "rust_decimal::serde::str")]
     pub markup_rate: Decimal,
     /// Monthly spending limit in USD of marked-up cost, per client-local month.
+    #[serde(with = "rust_decimal::serde::str_option")]
     pub monthly_limit: Option<Decimal>,
     /// Where invoices go.
     pub billing_email: Option<String>,

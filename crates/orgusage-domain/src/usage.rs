@@ -130,11 +130,17 @@ impl UsageRecord {
         validate_identifier("openrouter_user_id", &self.openrouter_user_id)?;
         validate_identifier("model_name", &self.model_name)?;
         if self.input_tokens < 0 || self.output_tokens < 0 {
-            return Err(Error::invalid("tokens", "negative token counts are not allowed"));
+            return Err(Error::invalid(
+                "tokens",
+                "negative token counts are not allowed",
+            ));
         }
         self.total_tokens()?;
         let raw = validate_amount("raw_cost", self.raw_cost)?;
-        let markup = self.markup_cost.map(|m| validate_amount("markup_cost", m)).transpose()?;
+        let markup = self
+            .markup_cost
+            .map(|m| validate_amount("markup_cost", m))
+            .transpose()?;
         if let Some(p) = &self.provider {
             validate_identifier("provider", p)?;
         }
@@ -150,8 +156,10 @@ pub struct RecordedUsage {
     /// Tokens added.
     pub total_tokens: i64,
     /// Raw cost added (USD).
+    #[serde(with = "rust_decimal::serde::str")]
     pub raw_cost: Decimal,
     /// Marked-up cost added (USD), after the single rounding to 1e-9.
+    #[serde(with = "rust_decimal::serde::str")]
     pub markup_cost: Decimal,
     /// The client's monthly limit status after this record, when the client has a limit.
     pub monthly_limit: Option<MonthlyLimitStatus>,
@@ -168,16 +176,20 @@ pub struct MonthlyLimitStatus {
     /// The client.
     pub client_org_id: String,
     /// The limit, if any.
+    #[serde(with = "rust_decimal::serde::str_option")]
     pub monthly_limit: Option<Decimal>,
     /// First day of the client-local month.
     pub month_start: NaiveDate,
     /// Marked-up spend from `month_start` to the client's today (inclusive).
+    #[serde(with = "rust_decimal::serde::str")]
     pub spent: Decimal,
     /// `max(limit - spent, 0)`, when there is a limit.
+    #[serde(with = "rust_decimal::serde::str_option")]
     pub remaining: Option<Decimal>,
     /// `spent >= limit` (a zero limit is exceeded by any spend, and by none).
     pub exceeded: bool,
     /// `spent / limit x 100`, rounded half-up to 2 places; `None` without a limit or for a 0 limit.
+    #[serde(with = "rust_decimal::serde::str_option")]
     pub percent_used: Option<Decimal>,
 }
 
@@ -187,6 +199,7 @@ pub struct TodayUsage {
     /// Tokens today.
     pub tokens: i64,
     /// Marked-up cost today (USD).
+    #[serde(with = "rust_decimal::serde::str")]
     pub cost: Decimal,
     /// Requests today.
     pub requests: i64,
@@ -200,6 +213,7 @@ pub struct MonthUsage {
     /// Tokens in the client-local month to date.
     pub tokens: i64,
     /// Marked-up cost (USD).
+    #[serde(with = "rust_decimal::serde::str")]
     pub cost: Decimal,
     /// Requests.
     pub requests: i64,
@@ -215,6 +229,7 @@ pub struct DailyHistoryItem {
     /// Tokens.
     pub tokens: i64,
     /// Marked-up cost (USD).
+    #[serde(with = "rust_decimal::serde::str")]
     pub cost: Decimal,
     /// Requests.
     pub requests: i64,
@@ -245,8 +260,10 @@ pub struct UserUsage {
     /// Requests.
     pub total_requests: i64,
     /// Raw cost (USD).
+    #[serde(with = "rust_decimal::serde::str")]
     pub raw_cost: Decimal,
     /// Marked-up cost (USD).
+    #[serde(with = "rust_decimal::serde::str")]
     pub markup_cost: Decimal,
     /// Distinct days with usage.
     pub days_active: i64,
@@ -264,8 +281,10 @@ pub struct ModelUsage {
     /// Requests.
     pub total_requests: i64,
     /// Raw cost (USD).
+    #[serde(with = "rust_decimal::serde::str")]
     pub raw_cost: Decimal,
     /// Marked-up cost (USD).
+    #[serde(with = "rust_decimal::serde::str")]
     pub markup_cost: Decimal,
     /// Distinct days with usage.
     pub days_used: i64,
@@ -281,10 +300,13 @@ pub struct ClientBillingResponse {
     /// Tokens in the range.
     pub total_tokens: i64,
     /// Raw cost summed from stored rows (never derived from today's rate).
+    #[serde(with = "rust_decimal::serde::str")]
     pub raw_cost: Decimal,
     /// Marked-up cost.
+    #[serde(with = "rust_decimal::serde::str")]
     pub markup_cost: Decimal,
     /// `markup_cost - raw_cost`, exactly.
+    #[serde(with = "rust_decimal::serde::str")]
     pub profit_margin: Decimal,
     /// Requests.
     pub total_requests: i64,
@@ -303,4 +325,35 @@ pub struct CatalogueModel {
     pub model_name: String,
     /// Provider shown for zero rows.
     pub provider: Option<String>,
+}
+
+/// One stored `client_daily_usage` row (the V5 `daily_breakdown` material).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientDailyUsage {
+    /// The client.
+    pub client_org_id: String,
+    /// Client-local date.
+    pub usage_date: NaiveDate,
+    /// Tokens (input + output).
+    pub total_tokens: i64,
+    /// Prompt tokens.
+    pub input_tokens: i64,
+    /// Completion tokens.
+    pub output_tokens: i64,
+    /// Requests.
+    pub total_requests: i64,
+    /// Raw cost (USD).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub raw_cost: Decimal,
+    /// Marked-up cost (USD).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub markup_cost: Decimal,
+    /// The model with the most tokens that day (ties: the smaller model id).
+    pub primary_model: Option<String>,
+    /// Distinct users with usage that day.
+    pub unique_users: i64,
+    /// Unix seconds of the first write of the day.
+    pub created_at: i64,
+    /// Unix seconds of the last write of the day.
+    pub updated_at: i64,
 }

@@ -7,6 +7,12 @@ use orgusage_domain::{
     UserClientMappingUpdate,
 };
 
+use chrono::NaiveDate;
+use orgusage_domain::usage::{
+    ClientBillingResponse, ClientUsageStatsResponse, ModelUsage, MonthlyLimitStatus, RecordedUsage,
+    UsageRecord, UserUsage,
+};
+
 use crate::global::store;
 
 /// `GlobalSettingsDB` of the original: the single settings row.
@@ -113,4 +119,67 @@ impl UserClientMappingDb {
 fn _assert_error_is_send_sync() {
     fn is<T: Send + Sync + 'static>() {}
     is::<Error>();
+}
+
+/// `ClientUsageDB` of the original: usage recording and reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientUsageDb;
+
+impl ClientUsageDb {
+    /// Records one request (see [`crate::Usage::record_usage`]).
+    pub fn record_usage(&self, record: &UsageRecord) -> Result<RecordedUsage> {
+        store()?.usage().record_usage(record)
+    }
+
+    /// Stats of one client; async, never blocks the caller's executor.
+    pub async fn get_usage_stats_by_client(
+        &self,
+        client_org_id: &str,
+        use_client_timezone: Option<bool>,
+    ) -> Result<ClientUsageStatsResponse> {
+        store()?
+            .usage()
+            .get_usage_stats_by_client(client_org_id, use_client_timezone)
+            .await
+    }
+
+    /// Per-user totals over an inclusive range (default: the client's month to date).
+    pub fn get_usage_by_user(
+        &self,
+        client_org_id: &str,
+        start_date: Option<NaiveDate>,
+        end_date: Option<NaiveDate>,
+    ) -> Result<Vec<UserUsage>> {
+        store()?
+            .usage()
+            .get_usage_by_user(client_org_id, start_date, end_date)
+    }
+
+    /// Per-model totals over an inclusive range (default: the client's month to date).
+    pub fn get_usage_by_model(
+        &self,
+        client_org_id: &str,
+        start_date: Option<NaiveDate>,
+        end_date: Option<NaiveDate>,
+    ) -> Result<Vec<ModelUsage>> {
+        store()?
+            .usage()
+            .get_usage_by_model(client_org_id, start_date, end_date)
+    }
+
+    /// Billing rows of all active clients with usage in the range.
+    pub fn get_all_clients_usage_stats(
+        &self,
+        start_date: Option<NaiveDate>,
+        end_date: Option<NaiveDate>,
+    ) -> Result<Vec<ClientBillingResponse>> {
+        store()?
+            .usage()
+            .get_all_clients_usage_stats(start_date, end_date)
+    }
+
+    /// Spend of the client's current local month against its monthly limit.
+    pub fn get_monthly_limit_status(&self, client_org_id: &str) -> Result<MonthlyLimitStatus> {
+        store()?.usage().get_monthly_limit_status(client_org_id)
+    }
 }

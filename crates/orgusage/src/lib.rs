@@ -26,10 +26,16 @@
 mod global;
 mod handles;
 mod store;
+mod usage;
 
 pub use global::{global_store, init};
-pub use handles::{ClientOrganizationDb, GlobalSettingsDb, UserClientMappingDb};
+pub use handles::{ClientOrganizationDb, ClientUsageDb, GlobalSettingsDb, UserClientMappingDb};
 pub use orgusage_db::{Backend, Database};
+pub use orgusage_domain::usage::{
+    CatalogueModel, ClientBillingResponse, ClientDailyUsage, ClientUsageStatsResponse,
+    DailyHistoryItem, ModelUsage, MonthUsage, MonthlyLimitStatus, RecordedUsage, TodayUsage,
+    UsageRecord, UserUsage,
+};
 pub use orgusage_domain::{
     ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Clock, DatabaseErrorKind,
     Error, GlobalSettings, GlobalSettingsForm, ManualClock, Result, Secret, SystemClock,
@@ -38,3 +44,4 @@ pub use orgusage_domain::{
 };
 pub use rust_decimal::Decimal;
 pub use store::{Store, StoreConfig};
+pub use usage::Usage;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orgusage_db::{Backend, ClientRepo, Database, DbConfig, MappingRepo, SettingsRepo};
+use orgusage_db::{Backend, ClientRepo, Database, DbConfig, MappingRepo, SettingsRepo, UsageRepo};
+use orgusage_domain::usage::CatalogueModel;
 use orgusage_domain::{Clock, Result, SystemClock};
 
 /// How to open a [`Store`].
@@ -19,6 +20,7 @@ use orgusage_domain::{Clock, Result, SystemClock};
 pub struct StoreConfig {
     db: DbConfig,
     clock: Arc<dyn Clock>,
+    catalogue: Vec<CatalogueModel>,
 }
 
 impl StoreConfig {
@@ -27,12 +29,20 @@ impl StoreConfig {
         Self {
             db: DbConfig::new(database_url),
             clock: Arc::new(SystemClock),
+            catalogue: Vec::new(),
         }
     }
 
     /// Uses `clock` for every "now" (tests, replays).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Models listed with zeros in `get_usage_by_model` when they have no usage (default: none;
+    /// models with usage are always listed).
+    pub fn model_catalogue(mut self, models: impl IntoIterator<Item = CatalogueModel>) -> Self {
+        self.catalogue = models.into_iter().collect();
         self
     }
 
@@ -48,7 +58,7 @@ impl StoreConfig {
         self
     }
 
-    /// SQLite `busy_timeout` (default 5 s).
+    /// SQLite `busy_timeout`: how long to wait for another process's write lock (default 30 s).
     pub fn sqlite_busy_timeout(mut self, timeout: Duration) -> Self {
         self.db.sqlite_busy_timeout = timeout;
         self
@@ -71,6 +81,7 @@ impl From<String> for StoreConfig {
 struct Inner {
     db: Database,
     clock: Arc<dyn Clock>,
+    catalogue: Vec<CatalogueModel>,
 }
 
 /// A connected, migrated orgusage store. Cheap to clone (one `Arc`); share it across threads.
@@ -97,6 +108,7 @@ impl Store {
             inner: Arc::new(Inner {
                 db,
                 clock: config.clock,
+                catalogue: config.catalogue,
             }),
         })
     }
@@ -129,5 +141,16 @@ impl Store {
     /// `UserClientMappingDb` operations.
     pub fn mappings(&self) -> MappingRepo<'_> {
         MappingRepo::new(&self.inner.db, self.clock())
+    }
+
+    /// `ClientUsageDb` operations: recording and reports.
+    pub fn usage(&self) -> crate::usage::Usage {
+        crate::usage::Usage {
+            store: self.clone(),
+        }
+    }
+
+    pub(crate) fn usage_repo(&self) -> UsageRepo<'_> {
+        UsageRepo::new(&self.inner.db, self.clock(), &self.inner.catalogue)
     }
 }

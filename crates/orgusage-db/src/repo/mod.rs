@@ -3,12 +3,16 @@
 //! rules, and performs every write as one transaction.
 
 mod clients;
+mod limits;
 mod mappings;
+mod reports;
 mod settings;
+pub(crate) mod usage;
 
 pub use clients::ClientRepo;
 pub use mappings::MappingRepo;
 pub use settings::SettingsRepo;
+pub use usage::UsageRepo;
 
 use orgusage_domain::Clock;
 

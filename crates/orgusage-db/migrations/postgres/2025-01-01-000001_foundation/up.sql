@@ -1,9 +1,9 @@
 -- Foundation tables: settings, client organizations, user-client mappings.
 -- Money and rates are BIGINT at scale 9 (nano-units); timestamps are Unix seconds.
 CREATE TABLE global_settings (
-    id TEXT PRIMARY KEY NOT NULL,
+    id TEXT PRIMARY KEY NOT NULL CHECK (id = 'global'),
     openrouter_provisioning_key TEXT,
-    default_markup_rate BIGINT NOT NULL DEFAULT 1300000000,
+    default_markup_rate BIGINT NOT NULL DEFAULT 1300000000 CHECK (default_markup_rate > 0),
     billing_currency TEXT NOT NULL DEFAULT 'USD',
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
@@ -36,5 +36,7 @@ CREATE TABLE user_client_mapping (
 );
 -- One active mapping per user, enforced by the database (bug B34).
 CREATE UNIQUE INDEX orgusage_uq_user_client_mapping_active_user ON user_client_mapping (user_id) WHERE is_active;
+-- Plain user_id index: the partial index above is not usable when is_active is a bound parameter.
+CREATE INDEX orgusage_idx_user_client_mapping_user ON user_client_mapping (user_id);
 CREATE INDEX orgusage_idx_user_client_mapping_client ON user_client_mapping (client_org_id, is_active);
 CREATE INDEX orgusage_idx_user_client_mapping_openrouter_user ON user_client_mapping (openrouter_user_id);

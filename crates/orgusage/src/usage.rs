@@ -1,0 +1,118 @@
+//! `ClientUsageDb` operations on an explicit store, including the async stats.
+
+use chrono::NaiveDate;
+use orgusage_db::UsageRepo;
+use orgusage_domain::Result;
+use orgusage_domain::usage::{
+    ClientBillingResponse, ClientDailyUsage, ClientUsageStatsResponse, ModelUsage,
+    MonthlyLimitStatus, RecordedUsage, UsageRecord, UserUsage,
+};
+
+use crate::store::Store;
+
+/// Usage recording and reports of one [`Store`] (see [`Store::usage`]).
+#[derive(Debug, Clone)]
+pub struct Usage {
+    pub(crate) store: Store,
+}
+
+impl Usage {
+    fn repo(&self) -> UsageRepo<'_> {
+        self.store.usage_repo()
+    }
+
+    /// Records one request on the client's day (see [`UsageRecord`]): one transaction, atomic
+    /// increments of the client, user and model rows. Tells whether the monthly limit was crossed.
+    ///
+    /// ```
+    /// use orgusage::{ClientOrganizationForm, Store, UsageRecord};
+    /// use rust_decimal_macros::dec;
+    ///
+    /// let store = Store::open(":memory:")?;
+    /// let c = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
+    /// let rec = UsageRecord::new(&c.id, "u1", "or-u1", "anthropic/claude-sonnet-4").tokens(1000, 500).raw_cost(dec!(0.01));
+    /// let done = store.usage().record_usage(&rec)?;
+    /// assert_eq!(done.markup_cost, dec!(0.013));
+    /// # Ok::<(), orgusage::Error>(())
+    /// ```
+    pub fn record_usage(&self, record: &UsageRecord) -> Result<RecordedUsage> {
+        self.repo().record_usage(record)
+    }
+
+    /// Stats of one client (`today`, `this_month`, `daily_history`, `client_org_name`).
+    ///
+    /// Runs the blocking query on `blocking`'s thread pool, so it never blocks the caller's
+    /// executor, on any runtime or none. `use_client_timezone: None` means `true` (the original
+    /// default); `false` computes days in UTC.
+    pub async fn get_usage_stats_by_client(
+        &self,
+        client_org_id: &str,
+        use_client_timezone: Option<bool>,
+    ) -> Result<ClientUsageStatsResponse> {
+        let this = self.clone();
+        let client = client_org_id.to_string();
+        blocking::unblock(move || {
+            this.get_usage_stats_by_client_blocking(&client, use_client_timezone)
+        })
+        .await
+    }
+
+    /// The blocking twin of [`Usage::get_usage_stats_by_client`].
+    pub fn get_usage_stats_by_client_blocking(
+        &self,
+        client_org_id: &str,
+        use_client_timezone: Option<bool>,
+    ) -> Result<ClientUsageStatsResponse> {
+        self.repo()
+            .get_usage_stats_by_client(client_org_id, use_client_timezone.unwrap_or(true))
+    }
+
+    /// Per-user totals; the range is inclusive and defaults to the client's month to date.
+    pub fn get_usage_by_user(
+        &self,
+        client_org_id: &str,
+        start_date: Option<NaiveDate>,
+        end_date: Option<NaiveDate>,
+    ) -> Result<Vec<UserUsage>> {
+        self.repo()
+            .get_usage_by_user(client_org_id, start_date, end_date)
+    }
+
+    /// Per-model totals; the range is inclusive and defaults to the client's month to date.
+    pub fn get_usage_by_model(
+        &self,
+        client_org_id: &str,
+        start_date: Option<NaiveDate>,
+        end_date: Option<NaiveDate>,
+    ) -> Result<Vec<ModelUsage>> {
+        self.repo()
+            .get_usage_by_model(client_org_id, start_date, end_date)
+    }
+
+    /// Billing rows of every active client with usage in the range (default: each client's own
+    /// month to date).
+    pub fn get_all_clients_usage_stats(
+        &self,
+        start_date: Option<NaiveDate>,
+        end_date: Option<NaiveDate>,
+    ) -> Result<Vec<ClientBillingResponse>> {
+        self.repo()
+            .get_all_clients_usage_stats(start_date, end_date)
+    }
+
+    /// Spend of the client's current local month against its `monthly_limit`.
+    pub fn get_monthly_limit_status(&self, client_org_id: &str) -> Result<MonthlyLimitStatus> {
+        self.repo().get_monthly_limit_status(client_org_id)
+    }
+
+    /// The stored client-day rows of an inclusive range, oldest first.
+    pub fn get_daily_usage(
+        &self,
+        client_org_id: &str,
+        start_date: NaiveDate,
+        end_date: NaiveDate,
+    ) -> Result<Vec<ClientDailyUsage>> {
+        self.repo()
+            .get_daily_usage(client_org_id, start_date, end_date)
+    }
+}
