@@ -10,6 +10,8 @@ use orgusage_testkit::backend_tests;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
+type ErrCheck = fn(&Error) -> bool;
+
 const SONNET: &str = "anthropic/claude-sonnet-4";
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -144,7 +146,7 @@ backend_tests! {
         let inactive = client(&t.store, "gone");
         t.store.clients().deactivate_client(&inactive).unwrap();
         let base = || UsageRecord::new(&c1, "u1", "or-u1", SONNET).on(date(2025, 7, 24)).tokens(1, 1).raw_cost(dec!(0.01));
-        let cases: Vec<(UsageRecord, fn(&Error) -> bool)> = vec![
+        let cases: Vec<(UsageRecord, ErrCheck)> = vec![
             (base().tokens(-1, 5), |e| matches!(e, Error::InvalidInput { .. })),
             (base().tokens(5, -1), |e| matches!(e, Error::InvalidInput { .. })),
             (base().raw_cost(dec!(-0.01)), |e| matches!(e, Error::InvalidInput { .. })),
