@@ -21,3 +21,10 @@ pub fn pg_batch_execute(_url: &str, _sql: &str) -> Result<()> {
         "orgusage was built without the `postgres` feature",
     ))
 }
+
+/// Runs raw SQL statements on a pooled connection of `db` (tests and tooling; not for
+/// application writes, which must go through the repositories).
+pub fn batch_execute(db: &crate::Database, sql: &str) -> Result<()> {
+    use diesel::connection::SimpleConnection;
+    crate::with_conn!(db, |conn| Ok(conn.batch_execute(sql)?))
+}

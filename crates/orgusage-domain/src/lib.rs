@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod health;
 pub mod holidays;
 pub mod timezone;
 pub mod usage;

@@ -50,6 +50,11 @@ impl TestStore {
         self.backend
     }
 
+    /// Runs raw SQL on the test database, e.g. to simulate a writer that bypasses the library.
+    pub fn execute_sql(&self, sql: &str) {
+        orgusage_db::admin::batch_execute(self.store.database(), sql).expect("raw SQL");
+    }
+
     /// Opens another, independent store (own pool) on the same database, as a second app
     /// instance would.
     pub fn second_instance(&self) -> Store {

@@ -13,6 +13,10 @@ use orgusage_domain::usage::{
     UsageRecord, UserUsage,
 };
 
+use orgusage_domain::health::{
+    DoubleCountingValidation, MonthHealthReport, RolloverHealth, RolloverResult,
+};
+
 use crate::global::store;
 
 /// `GlobalSettingsDB` of the original: the single settings row.
@@ -181,5 +185,63 @@ impl ClientUsageDb {
     /// Spend of the client's current local month against its monthly limit.
     pub fn get_monthly_limit_status(&self, client_org_id: &str) -> Result<MonthlyLimitStatus> {
         store()?.usage().get_monthly_limit_status(client_org_id)
+    }
+
+    /// The original's enhanced stats (identical to the plain stats).
+    pub async fn get_enhanced_usage_stats_by_client(
+        &self,
+        client_org_id: &str,
+        use_client_timezone: Option<bool>,
+        prevent_double_counting: Option<bool>,
+    ) -> Result<ClientUsageStatsResponse> {
+        store()?
+            .usage()
+            .get_enhanced_usage_stats_by_client(
+                client_org_id,
+                use_client_timezone,
+                prevent_double_counting,
+            )
+            .await
+    }
+
+    /// Checks one day's three levels agree.
+    pub fn validate_no_double_counting(
+        &self,
+        client_org_id: &str,
+        date: NaiveDate,
+    ) -> Result<DoubleCountingValidation> {
+        store()?
+            .usage()
+            .validate_no_double_counting(client_org_id, date)
+    }
+
+    /// Read-only month health report.
+    pub fn create_month_total_health_check(
+        &self,
+        client_org_id: &str,
+    ) -> Result<MonthHealthReport> {
+        store()?
+            .usage()
+            .create_month_total_health_check(client_org_id)
+    }
+
+    /// Compatibility no-op (no live counters).
+    pub fn perform_atomic_daily_rollover_all_clients(&self) -> Result<RolloverResult> {
+        store()?.usage().perform_atomic_daily_rollover_all_clients()
+    }
+
+    /// Compatibility no-op for one client.
+    pub fn perform_timezone_aware_rollover_by_client(
+        &self,
+        client_org_id: &str,
+    ) -> Result<RolloverResult> {
+        store()?
+            .usage()
+            .perform_timezone_aware_rollover_by_client(client_org_id)
+    }
+
+    /// Always healthy (no live counters).
+    pub fn get_rollover_health_status(&self) -> Result<RolloverHealth> {
+        store()?.usage().get_rollover_health_status()
     }
 }

@@ -31,6 +31,10 @@ mod usage;
 pub use global::{global_store, init};
 pub use handles::{ClientOrganizationDb, ClientUsageDb, GlobalSettingsDb, UserClientMappingDb};
 pub use orgusage_db::{Backend, Database};
+pub use orgusage_domain::health::{
+    DayTotals, DoubleCountingValidation, HealthCheck, MonthHealthReport, RolloverHealth,
+    RolloverResult,
+};
 pub use orgusage_domain::usage::{
     CatalogueModel, ClientBillingResponse, ClientDailyUsage, ClientUsageStatsResponse,
     DailyHistoryItem, ModelUsage, MonthUsage, MonthlyLimitStatus, RecordedUsage, TodayUsage,

@@ -3,6 +3,9 @@
 use chrono::NaiveDate;
 use orgusage_db::UsageRepo;
 use orgusage_domain::Result;
+use orgusage_domain::health::{
+    DoubleCountingValidation, MonthHealthReport, RolloverHealth, RolloverResult,
+};
 use orgusage_domain::usage::{
     ClientBillingResponse, ClientDailyUsage, ClientUsageStatsResponse, ModelUsage,
     MonthlyLimitStatus, RecordedUsage, UsageRecord, UserUsage,
@@ -114,5 +117,60 @@ impl Usage {
     ) -> Result<Vec<ClientDailyUsage>> {
         self.repo()
             .get_daily_usage(client_org_id, start_date, end_date)
+    }
+
+    /// Checks that the client row of `date` equals the sums of its user and model rows.
+    pub fn validate_no_double_counting(
+        &self,
+        client_org_id: &str,
+        date: NaiveDate,
+    ) -> Result<DoubleCountingValidation> {
+        self.repo().validate_no_double_counting(client_org_id, date)
+    }
+
+    /// The original's enhanced stats; identical to the plain stats (one source of truth per day).
+    pub async fn get_enhanced_usage_stats_by_client(
+        &self,
+        client_org_id: &str,
+        use_client_timezone: Option<bool>,
+        prevent_double_counting: Option<bool>,
+    ) -> Result<ClientUsageStatsResponse> {
+        let this = self.clone();
+        let client = client_org_id.to_string();
+        blocking::unblock(move || {
+            this.repo().get_enhanced_usage_stats_by_client(
+                &client,
+                use_client_timezone.unwrap_or(true),
+                prevent_double_counting.unwrap_or(true),
+            )
+        })
+        .await
+    }
+
+    /// Read-only month health report (`overall_status`, `issues_found`, `recommendations`).
+    pub fn create_month_total_health_check(
+        &self,
+        client_org_id: &str,
+    ) -> Result<MonthHealthReport> {
+        self.repo().create_month_total_health_check(client_org_id)
+    }
+
+    /// Compatibility no-op: there are no live counters to roll over.
+    pub fn perform_atomic_daily_rollover_all_clients(&self) -> Result<RolloverResult> {
+        self.repo().perform_atomic_daily_rollover_all_clients()
+    }
+
+    /// Compatibility no-op for one client; reports the client's local today.
+    pub fn perform_timezone_aware_rollover_by_client(
+        &self,
+        client_org_id: &str,
+    ) -> Result<RolloverResult> {
+        self.repo()
+            .perform_timezone_aware_rollover_by_client(client_org_id)
+    }
+
+    /// Always healthy: nothing can go stale.
+    pub fn get_rollover_health_status(&self) -> Result<RolloverHealth> {
+        self.repo().get_rollover_health_status()
     }
 }

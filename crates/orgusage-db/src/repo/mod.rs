@@ -3,6 +3,7 @@
 //! rules, and performs every write as one transaction.
 
 mod clients;
+mod health;
 mod limits;
 mod mappings;
 mod reports;
