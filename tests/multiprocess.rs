@@ -1,0 +1,89 @@
+//! Several OS processes writing the same database: the test binary re-runs itself as child
+//! processes (the `child_process` test acts only when `ORGUSAGE_CHILD` is set).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use chrono::NaiveDate;
+use orgusage::{ClientOrganizationForm, Store, StoreConfig, UsageRecord};
+use orgusage_testkit::backend_tests;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+const PROCESSES: usize = 4;
+const PER_PROCESS: usize = 500;
+
+fn day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 7, 24).unwrap()
+}
+
+/// The body of a child process: `ORGUSAGE_CHILD=usage;<url>;<client>;<index>`.
+#[test]
+fn child_process() {
+    let Ok(spec) = std::env::var("ORGUSAGE_CHILD") else {
+        return;
+    };
+    let parts: Vec<&str> = spec.splitn(4, ';').collect();
+    let (mode, url, client, index) = (parts[0], parts[1], parts[2], parts[3]);
+    let store = Store::open(StoreConfig::new(url).max_connections(2)).unwrap();
+    assert_eq!(mode, "usage");
+    for i in 0..PER_PROCESS {
+        // Every process writes the same hot rows and a user of its own.
+        let user = if i % 2 == 0 {
+            "shared".to_string()
+        } else {
+            format!("p{index}")
+        };
+        let rec = UsageRecord::new(
+            client,
+            &user,
+            format!("or-{user}"),
+            "anthropic/claude-sonnet-4",
+        )
+        .on(day())
+        .tokens(2, 1)
+        .raw_cost(dec!(0.000000777));
+        store.usage().record_usage(&rec).unwrap();
+    }
+}
+
+fn spawn_children(spec: impl Fn(usize) -> String) {
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|i| {
+            Command::new(&exe)
+                .args([
+                    "--exact",
+                    "child_process",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("ORGUSAGE_CHILD", spec(i))
+                // The children's own harness summary would confuse the parent's test report.
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a child process failed");
+    }
+}
+
+backend_tests! {
+    fn four_processes_record_usage_exactly(t) {
+        let c = t.store.clients().create_client(&ClientOrganizationForm::new("mp"), &"sk-or-v1-mp-0001".into(), None).unwrap().id;
+        spawn_children(|i| format!("usage;{};{c};{i}", t.url));
+        let n = (PROCESSES * PER_PROCESS) as i64;
+        let d = t.store.usage().get_daily_usage(&c, day(), day()).unwrap().pop().unwrap();
+        assert_eq!((d.total_tokens, d.total_requests), (3 * n, n));
+        assert_eq!(d.raw_cost, dec!(0.000000777) * Decimal::from(n));
+        assert_eq!(d.unique_users, 1 + PROCESSES as i64);
+        let users = t.store.usage().get_usage_by_user(&c, Some(day()), Some(day())).unwrap();
+        assert_eq!(users.iter().map(|u| u.total_requests).sum::<i64>(), n);
+        let shared = users.iter().find(|u| u.user_id == "shared").unwrap();
+        assert_eq!(shared.total_requests, n / 2);
+        assert_eq!(t.store.usage().create_month_total_health_check(&c).unwrap().overall_status, "healthy");
+    }
+}
