@@ -13,6 +13,7 @@ use rust_decimal_macros::dec;
 
 const PROCESSES: usize = 4;
 const PER_PROCESS: usize = 500;
+const GENERATIONS: usize = 1000;
 
 fn day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2025, 7, 24).unwrap()
@@ -27,6 +28,26 @@ fn child_process() {
     let parts: Vec<&str> = spec.splitn(4, ';').collect();
     let (mode, url, client, index) = (parts[0], parts[1], parts[2], parts[3]);
     let store = Store::open(StoreConfig::new(url).max_connections(2)).unwrap();
+    if mode == "generations" {
+        // The same 1,000 generation ids in a process-specific order.
+        let mut ids: Vec<usize> = (0..GENERATIONS).collect();
+        let seed: usize = index.parse().unwrap();
+        ids.rotate_left(seed * 251 % GENERATIONS);
+        if seed % 2 == 1 {
+            ids.reverse();
+        }
+        for n in ids {
+            let rec = UsageRecord::new(client, "u1", "or-u1", "openai/gpt-4.1")
+                .on(day())
+                .tokens(10, 5)
+                .raw_cost(dec!(0.0015));
+            store
+                .usage()
+                .record_generation(&format!("gen-{n}"), &rec)
+                .unwrap();
+        }
+        return;
+    }
     assert_eq!(mode, "usage");
     for i in 0..PER_PROCESS {
         // Every process writes the same hot rows and a user of its own.
@@ -85,5 +106,15 @@ backend_tests! {
         let shared = users.iter().find(|u| u.user_id == "shared").unwrap();
         assert_eq!(shared.total_requests, n / 2);
         assert_eq!(t.store.usage().create_month_total_health_check(&c).unwrap().overall_status, "healthy");
+    }
+
+    fn four_processes_same_generation_ids_bill_once(t) {
+        let c = t.store.clients().create_client(&ClientOrganizationForm::new("mpg"), &"sk-or-v1-mpg-0001".into(), None).unwrap().id;
+        spawn_children(|i| format!("generations;{};{c};{i}", t.url));
+        let n = GENERATIONS as i64;
+        let stats = t.store.generations().get_processed_generations_stats(&c, None, None).unwrap();
+        assert_eq!(stats.total_processed, n);
+        let d = t.store.usage().get_daily_usage(&c, day(), day()).unwrap().pop().unwrap();
+        assert_eq!((d.total_tokens, d.total_requests, d.raw_cost), (15 * n, n, dec!(1.5)));
     }
 }

@@ -14,4 +14,4 @@ pub mod repo;
 pub mod schema;
 
 pub use conn::{Backend, Database, DbConfig};
-pub use repo::{ClientRepo, MappingRepo, SettingsRepo, UsageRepo};
+pub use repo::{CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo};

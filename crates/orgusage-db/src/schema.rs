@@ -105,3 +105,34 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_user_daily_usage,
     client_model_daily_usage
 );
+
+diesel::table! {
+    processed_generations (client_org_id, id) {
+        client_org_id -> Text,
+        id -> Text,
+        generation_date -> Date,
+        processed_at -> BigInt,
+        total_cost -> BigInt,
+        total_tokens -> BigInt,
+    }
+}
+
+diesel::table! {
+    processed_generation_cleanup_log (id) {
+        id -> BigInt,
+        cleanup_date -> Date,
+        cutoff_date -> Date,
+        cutoff_timestamp -> BigInt,
+        days_retained -> BigInt,
+        records_before -> BigInt,
+        records_deleted -> BigInt,
+        records_remaining -> BigInt,
+        old_tokens_removed -> BigInt,
+        old_cost_removed -> BigInt,
+        payload_bytes_removed -> BigInt,
+        cleanup_duration_ms -> BigInt,
+        success -> Bool,
+        error_message -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}

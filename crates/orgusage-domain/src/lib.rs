@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod generations;
 pub mod health;
 pub mod holidays;
 pub mod timezone;

@@ -17,6 +17,10 @@ use orgusage_domain::health::{
     DoubleCountingValidation, MonthHealthReport, RolloverHealth, RolloverResult,
 };
 
+use orgusage_domain::generations::{
+    CleanupStatsResult, GenerationOutcome, ProcessedGenerationStats,
+};
+
 use crate::global::store;
 
 /// `GlobalSettingsDB` of the original: the single settings row.
@@ -135,6 +139,15 @@ impl ClientUsageDb {
         store()?.usage().record_usage(record)
     }
 
+    /// Records an OpenRouter generation exactly once (ledger row + usage in one transaction).
+    pub fn record_generation(
+        &self,
+        generation_id: &str,
+        record: &UsageRecord,
+    ) -> Result<GenerationOutcome> {
+        store()?.usage().record_generation(generation_id, record)
+    }
+
     /// Stats of one client; async, never blocks the caller's executor.
     pub async fn get_usage_stats_by_client(
         &self,
@@ -243,5 +256,63 @@ impl ClientUsageDb {
     /// Always healthy (no live counters).
     pub fn get_rollover_health_status(&self) -> Result<RolloverHealth> {
         store()?.usage().get_rollover_health_status()
+    }
+}
+
+/// `ProcessedGenerationDB` of the original: the exactly-once ledger of OpenRouter generations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessedGenerationDb;
+
+impl ProcessedGenerationDb {
+    /// True if the client already has this generation; a database error is an error, never false.
+    pub fn is_generation_processed(
+        &self,
+        generation_id: &str,
+        client_org_id: &str,
+    ) -> Result<bool> {
+        store()?
+            .generations()
+            .is_generation_processed(generation_id, client_org_id)
+    }
+
+    /// Marks a generation without recording usage; `Ok(false)` if it was already marked.
+    /// Prefer [`ClientUsageDb::record_generation`], which does both atomically.
+    pub fn mark_generation_processed(
+        &self,
+        generation_id: &str,
+        client_org_id: &str,
+        generation_date: NaiveDate,
+        total_cost: rust_decimal::Decimal,
+        total_tokens: i64,
+    ) -> Result<bool> {
+        store()?.generations().mark_generation_processed(
+            generation_id,
+            client_org_id,
+            generation_date,
+            total_cost,
+            total_tokens,
+        )
+    }
+
+    /// Deletes ledger rows strictly older than `days_to_keep` days (`None` = 60), in batches.
+    pub fn cleanup_old_processed_generations(
+        &self,
+        days_to_keep: Option<u32>,
+    ) -> Result<CleanupStatsResult> {
+        store()?
+            .generations()
+            .cleanup_old_processed_generations(days_to_keep)
+    }
+
+    /// Ledger totals of a client within an optional inclusive date range.
+    pub fn get_processed_generations_stats(
+        &self,
+        client_org_id: &str,
+        start_date: Option<NaiveDate>,
+        end_date: Option<NaiveDate>,
+    ) -> Result<ProcessedGenerationStats> {
+        store()?
+            .generations()
+            .get_processed_generations_stats(client_org_id, start_date, end_date)
     }
 }

@@ -29,8 +29,15 @@ mod store;
 mod usage;
 
 pub use global::{global_store, init};
-pub use handles::{ClientOrganizationDb, ClientUsageDb, GlobalSettingsDb, UserClientMappingDb};
-pub use orgusage_db::{Backend, Database};
+pub use handles::{
+    ClientOrganizationDb, ClientUsageDb, GlobalSettingsDb, ProcessedGenerationDb,
+    UserClientMappingDb,
+};
+pub use orgusage_db::{Backend, CleanupLogEntry, Database, GenerationRepo};
+pub use orgusage_domain::generations::{
+    CleanupBreakdown, CleanupStatsResult, DateRange, GenerationOutcome, ProcessedGenerationInfo,
+    ProcessedGenerationStats,
+};
 pub use orgusage_domain::health::{
     DayTotals, DoubleCountingValidation, HealthCheck, MonthHealthReport, RolloverHealth,
     RolloverResult,

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orgusage_db::{Backend, ClientRepo, Database, DbConfig, MappingRepo, SettingsRepo, UsageRepo};
+use orgusage_db::{
+    Backend, ClientRepo, Database, DbConfig, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo,
+};
 use orgusage_domain::usage::CatalogueModel;
 use orgusage_domain::{Clock, Result, SystemClock};
 
@@ -152,5 +154,10 @@ impl Store {
 
     pub(crate) fn usage_repo(&self) -> UsageRepo<'_> {
         UsageRepo::new(&self.inner.db, self.clock(), &self.inner.catalogue)
+    }
+
+    /// `ProcessedGenerationDb` operations: the exactly-once ledger and its retention cleanup.
+    pub fn generations(&self) -> GenerationRepo<'_> {
+        GenerationRepo::new(&self.inner.db, self.clock())
     }
 }

@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use orgusage_db::UsageRepo;
 use orgusage_domain::Result;
+use orgusage_domain::generations::GenerationOutcome;
 use orgusage_domain::health::{
     DoubleCountingValidation, MonthHealthReport, RolloverHealth, RolloverResult,
 };
@@ -40,6 +41,29 @@ impl Usage {
     /// ```
     pub fn record_usage(&self, record: &UsageRecord) -> Result<RecordedUsage> {
         self.repo().record_usage(record)
+    }
+
+    /// Records an OpenRouter generation exactly once per (client, generation id): the ledger
+    /// row and the usage are written in one transaction, or neither is. A duplicate is
+    /// `Ok(GenerationOutcome::Duplicate)`.
+    ///
+    /// ```
+    /// use orgusage::{ClientOrganizationForm, GenerationOutcome, Store, UsageRecord};
+    /// use rust_decimal_macros::dec;
+    ///
+    /// let store = Store::open(":memory:")?;
+    /// let c = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
+    /// let rec = UsageRecord::new(&c.id, "u1", "or-u1", "openai/gpt-4.1").tokens(10, 5).raw_cost(dec!(0.002));
+    /// assert!(store.usage().record_generation("gen-1", &rec)?.is_recorded());
+    /// assert_eq!(store.usage().record_generation("gen-1", &rec)?, GenerationOutcome::Duplicate);
+    /// # Ok::<(), orgusage::Error>(())
+    /// ```
+    pub fn record_generation(
+        &self,
+        generation_id: &str,
+        record: &UsageRecord,
+    ) -> Result<GenerationOutcome> {
+        self.repo().record_generation(generation_id, record)
     }
 
     /// Stats of one client (`today`, `this_month`, `daily_history`, `client_org_name`).

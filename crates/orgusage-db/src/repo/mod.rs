@@ -2,7 +2,9 @@
 //! [`Database`](crate::Database) and the injected clock, validates its input with the domain
 //! rules, and performs every write as one transaction.
 
+pub(crate) mod cleanup;
 mod clients;
+mod generations;
 mod health;
 mod limits;
 mod mappings;
@@ -10,7 +12,9 @@ mod reports;
 mod settings;
 pub(crate) mod usage;
 
+pub use cleanup::CleanupLogEntry;
 pub use clients::ClientRepo;
+pub use generations::GenerationRepo;
 pub use mappings::MappingRepo;
 pub use settings::SettingsRepo;
 pub use usage::UsageRepo;

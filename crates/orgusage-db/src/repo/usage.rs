@@ -4,7 +4,6 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use orgusage_domain::money::{amount_to_units, units_to_decimal};
 use orgusage_domain::timezone::{local_date_at, month_start, parse_timezone};
 use orgusage_domain::usage::{CatalogueModel, RecordedUsage, UsageRecord};
@@ -12,9 +11,6 @@ use orgusage_domain::{Clock, Error, Result};
 
 use crate::Database;
 use crate::error::TxError;
-use crate::schema::client_daily_usage::dsl as d;
-use crate::schema::client_model_daily_usage::dsl as md;
-use crate::schema::client_user_daily_usage::dsl as ud;
 use crate::schema::{client_daily_usage, client_model_daily_usage, client_user_daily_usage};
 
 /// The increments one request adds to the three daily tables.
@@ -45,52 +41,52 @@ pub(crate) struct ClientBilling {
 
 #[derive(Insertable)]
 #[diesel(table_name = client_daily_usage)]
-struct NewDaily<'r> {
-    client_org_id: &'r str,
-    usage_date: NaiveDate,
-    total_tokens: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    total_requests: i64,
-    raw_cost: i64,
-    markup_cost: i64,
-    unique_users: i64,
-    created_at: i64,
-    updated_at: i64,
+pub(crate) struct NewDaily<'r> {
+    pub(crate) client_org_id: &'r str,
+    pub(crate) usage_date: NaiveDate,
+    pub(crate) total_tokens: i64,
+    pub(crate) input_tokens: i64,
+    pub(crate) output_tokens: i64,
+    pub(crate) total_requests: i64,
+    pub(crate) raw_cost: i64,
+    pub(crate) markup_cost: i64,
+    pub(crate) unique_users: i64,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 #[derive(Insertable)]
 #[diesel(table_name = client_user_daily_usage)]
-struct NewUserDaily<'r> {
-    client_org_id: &'r str,
-    user_id: &'r str,
-    openrouter_user_id: &'r str,
-    usage_date: NaiveDate,
-    total_tokens: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    total_requests: i64,
-    raw_cost: i64,
-    markup_cost: i64,
-    created_at: i64,
-    updated_at: i64,
+pub(crate) struct NewUserDaily<'r> {
+    pub(crate) client_org_id: &'r str,
+    pub(crate) user_id: &'r str,
+    pub(crate) openrouter_user_id: &'r str,
+    pub(crate) usage_date: NaiveDate,
+    pub(crate) total_tokens: i64,
+    pub(crate) input_tokens: i64,
+    pub(crate) output_tokens: i64,
+    pub(crate) total_requests: i64,
+    pub(crate) raw_cost: i64,
+    pub(crate) markup_cost: i64,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 #[derive(Insertable)]
 #[diesel(table_name = client_model_daily_usage)]
-struct NewModelDaily<'r> {
-    client_org_id: &'r str,
-    model_name: &'r str,
-    usage_date: NaiveDate,
-    total_tokens: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    total_requests: i64,
-    raw_cost: i64,
-    markup_cost: i64,
-    provider: Option<&'r str>,
-    created_at: i64,
-    updated_at: i64,
+pub(crate) struct NewModelDaily<'r> {
+    pub(crate) client_org_id: &'r str,
+    pub(crate) model_name: &'r str,
+    pub(crate) usage_date: NaiveDate,
+    pub(crate) total_tokens: i64,
+    pub(crate) input_tokens: i64,
+    pub(crate) output_tokens: i64,
+    pub(crate) total_requests: i64,
+    pub(crate) raw_cost: i64,
+    pub(crate) markup_cost: i64,
+    pub(crate) provider: Option<&'r str>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 diesel::define_sql_function! {
@@ -106,6 +102,13 @@ diesel::define_sql_function! {
 /// committed predecessors). The lock order is the same in every transaction, so no deadlocks.
 macro_rules! apply_increment {
     ($conn:ident, $inc:expr) => {{
+        #[allow(unused_imports)]
+        use ::diesel::prelude::*;
+        use ::diesel::upsert::excluded;
+        use $crate::repo::usage::{NewDaily, NewModelDaily, NewUserDaily};
+        use $crate::schema::client_daily_usage::dsl as d;
+        use $crate::schema::client_model_daily_usage::dsl as md;
+        use $crate::schema::client_user_daily_usage::dsl as ud;
         let inc: &$crate::repo::usage::Increment<'_> = $inc;
         diesel::insert_into(d::client_daily_usage)
             .values(&NewDaily {

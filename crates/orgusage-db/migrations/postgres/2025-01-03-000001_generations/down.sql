@@ -1,0 +1,2 @@
+DROP TABLE processed_generation_cleanup_log;
+DROP TABLE processed_generations;

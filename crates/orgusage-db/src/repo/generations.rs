@@ -1,0 +1,209 @@
+//! The exactly-once ledger: `record_generation` (ledger row + usage in ONE transaction) and the
+//! original's `ProcessedGenerationDb` methods.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use orgusage_domain::generations::{DateRange, GenerationOutcome, ProcessedGenerationStats};
+use orgusage_domain::models::validate_identifier;
+use orgusage_domain::money::{units_to_decimal, validate_amount};
+use orgusage_domain::usage::{RecordedUsage, UsageRecord};
+use orgusage_domain::{Clock, Error, Result};
+
+use super::usage::{ClientBilling, Increment, UsageRepo, apply_increment, load_billing, prepare};
+use crate::Database;
+use crate::schema::processed_generations::{self, dsl as pg};
+
+#[derive(Insertable)]
+#[diesel(table_name = processed_generations)]
+struct NewLedgerRow<'r> {
+    client_org_id: &'r str,
+    id: &'r str,
+    generation_date: NaiveDate,
+    processed_at: i64,
+    total_cost: i64,
+    total_tokens: i64,
+}
+
+impl UsageRepo<'_> {
+    /// Records an OpenRouter generation exactly once per (client, generation id).
+    ///
+    /// In one transaction the ledger row is inserted and, only if it was new, the usage is
+    /// applied as by `record_usage`. If anything fails neither exists, so a retry counts once.
+    /// Concurrent submissions of the same id from any number of connections or processes
+    /// bill it once: the ledger's primary key arbitrates. A known duplicate is answered from a
+    /// read before any write lock is taken (ledger rows are never updated, only aged out).
+    pub fn record_generation(
+        &self,
+        generation_id: &str,
+        record: &UsageRecord,
+    ) -> Result<GenerationOutcome> {
+        let _span = tracing::debug_span!("orgusage.usage.record_generation", generation_id, client_org_id = %record.client_org_id).entered();
+        validate_identifier("generation_id", generation_id)?;
+        let (raw_units, explicit_markup) = record.validate()?;
+        let total_tokens = record.total_tokens()?;
+        let client = record.client_org_id.as_str();
+        let seen: bool = crate::with_conn!(self.db, |conn| {
+            Ok(diesel::select(diesel::dsl::exists(
+                pg::processed_generations.find((client, generation_id)),
+            ))
+            .get_result(conn)?)
+        })?;
+        if seen {
+            return Ok(GenerationOutcome::Duplicate);
+        }
+        let now = self.clock.now();
+        crate::write_tx!(self.db, |conn| {
+            let billing: ClientBilling = load_billing!(conn, client)?;
+            let prepared = prepare(&billing, record, raw_units, explicit_markup, now)?;
+            let inserted = diesel::insert_into(pg::processed_generations)
+                .values(&NewLedgerRow {
+                    client_org_id: client,
+                    id: generation_id,
+                    generation_date: prepared.usage_date,
+                    processed_at: now.timestamp(),
+                    total_cost: raw_units,
+                    total_tokens,
+                })
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            if inserted == 0 {
+                return Ok(GenerationOutcome::Duplicate);
+            }
+            let inc = Increment {
+                client_org_id: client,
+                user_id: &record.user_id,
+                openrouter_user_id: &record.openrouter_user_id,
+                model_name: &record.model_name,
+                provider: record.provider.as_deref(),
+                usage_date: prepared.usage_date,
+                input_tokens: record.input_tokens,
+                output_tokens: record.output_tokens,
+                total_tokens,
+                raw_units,
+                markup_units: prepared.markup_units,
+                now: now.timestamp(),
+            };
+            apply_increment!(conn, &inc);
+            Ok(GenerationOutcome::Recorded(RecordedUsage {
+                usage_date: prepared.usage_date,
+                total_tokens,
+                raw_cost: units_to_decimal(raw_units),
+                markup_cost: units_to_decimal(prepared.markup_units),
+                monthly_limit: None,
+                limit_crossed: false,
+            }))
+        })
+    }
+}
+
+/// Repository of the original's `ProcessedGenerationDb` methods.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerationRepo<'a> {
+    pub(crate) db: &'a Database,
+    pub(crate) clock: &'a dyn Clock,
+}
+
+impl<'a> GenerationRepo<'a> {
+    /// A repository over `db` using `clock`.
+    pub fn new(db: &'a Database, clock: &'a dyn Clock) -> Self {
+        Self { db, clock }
+    }
+
+    /// True if this client already has this generation in the ledger. A database error is an
+    /// error, never `false` (the original failed open, bug B20).
+    pub fn is_generation_processed(
+        &self,
+        generation_id: &str,
+        client_org_id: &str,
+    ) -> Result<bool> {
+        crate::with_conn!(self.db, |conn| {
+            Ok(diesel::select(diesel::dsl::exists(
+                pg::processed_generations.find((client_org_id, generation_id)),
+            ))
+            .get_result(conn)?)
+        })
+    }
+
+    /// Inserts a ledger row without recording usage (the original's separate "mark" step).
+    /// `Ok(true)` if it was new, `Ok(false)` if it was already there. `total_cost` must be the
+    /// raw cost. Prefer `record_generation`, which marks and records atomically.
+    pub fn mark_generation_processed(
+        &self,
+        generation_id: &str,
+        client_org_id: &str,
+        generation_date: NaiveDate,
+        total_cost: rust_decimal::Decimal,
+        total_tokens: i64,
+    ) -> Result<bool> {
+        validate_identifier("generation_id", generation_id)?;
+        validate_identifier("client_org_id", client_org_id)?;
+        let cost = validate_amount("total_cost", total_cost)?;
+        if total_tokens < 0 {
+            return Err(Error::invalid("total_tokens", "must not be negative"));
+        }
+        let now = self.clock.now().timestamp();
+        crate::write_tx!(self.db, |conn| {
+            let _billing: ClientBilling = load_billing!(conn, client_org_id)?;
+            let n = diesel::insert_into(pg::processed_generations)
+                .values(&NewLedgerRow {
+                    client_org_id,
+                    id: generation_id,
+                    generation_date,
+                    processed_at: now,
+                    total_cost: cost,
+                    total_tokens,
+                })
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Ledger totals of a client, optionally within an inclusive `generation_date` range.
+    pub fn get_processed_generations_stats(
+        &self,
+        client_org_id: &str,
+        start_date: Option<NaiveDate>,
+        end_date: Option<NaiveDate>,
+    ) -> Result<ProcessedGenerationStats> {
+        if let (Some(s), Some(e)) = (start_date, end_date) {
+            if s > e {
+                return Err(Error::invalid(
+                    "start_date",
+                    format!("{s} is after end_date {e}"),
+                ));
+            }
+        }
+        let (count, cost, tokens): (i64, i64, i64) = crate::with_conn!(self.db, |conn| {
+            let mut q = pg::processed_generations
+                .filter(pg::client_org_id.eq(client_org_id))
+                .into_boxed();
+            if let Some(s) = start_date {
+                q = q.filter(pg::generation_date.ge(s));
+            }
+            if let Some(e) = end_date {
+                q = q.filter(pg::generation_date.le(e));
+            }
+            Ok(q.select((
+                diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(COUNT(*) AS BIGINT)"),
+                diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "CAST(COALESCE(SUM(total_cost), 0) AS BIGINT)",
+                ),
+                diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT)",
+                ),
+            ))
+            .get_result(conn)?)
+        })?;
+        Ok(ProcessedGenerationStats {
+            client_org_id: client_org_id.to_string(),
+            total_processed: count,
+            total_cost: units_to_decimal(cost),
+            total_tokens: tokens,
+            date_range: DateRange {
+                start: start_date,
+                end: end_date,
+            },
+        })
+    }
+}
