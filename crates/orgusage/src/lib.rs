@@ -25,6 +25,8 @@
 
 mod global;
 mod handles;
+#[cfg(feature = "openrouter")]
+mod ingest;
 mod store;
 mod usage;
 
@@ -33,6 +35,8 @@ pub use handles::{
     ClientOrganizationDb, ClientUsageDb, GlobalSettingsDb, ProcessedGenerationDb,
     UserClientMappingDb,
 };
+#[cfg(feature = "openrouter")]
+pub use ingest::ClientRef;
 pub use orgusage_db::{Backend, CleanupLogEntry, Database, GenerationRepo};
 pub use orgusage_domain::generations::{
     CleanupBreakdown, CleanupStatsResult, DateRange, GenerationOutcome, ProcessedGenerationInfo,
@@ -53,6 +57,9 @@ pub use orgusage_domain::{
     UserClientMapping, UserClientMappingForm, UserClientMappingUpdate, clock, holidays, money,
     timezone,
 };
+/// OpenRouter generation records: parsing, mapping and the fetcher (feature `openrouter`).
+#[cfg(feature = "openrouter")]
+pub use orgusage_openrouter as openrouter;
 pub use rust_decimal::Decimal;
 pub use store::{Store, StoreConfig};
 pub use usage::Usage;

@@ -1,0 +1,455 @@
+//! `record_usage` on SQLite (file, WAL) and PostgreSQL (when reachable), one writer and eight,
+//! each beside raw-SQL floors measured in the same run:
+//!
+//! * `floor_same_statements`: the very statements the library sends for one record (billing
+//!   `SELECT`, the three upserts, the `unique_users` / `primary_model` `UPDATE`) as plain prepared
+//!   statements in one transaction (`BEGIN IMMEDIATE` on SQLite) on a dedicated connection;
+//! * `floor_three_upserts`: only the three upserts, the floor the issue quotes;
+//! * diagnostics (one writer): `floor_same_statements_unprepared` re-prepares every statement on
+//!   each call; `floor_same_statements_pooled` checks the connection out of an r2d2 pool built
+//!   like the library's (with r2d2's default `test_on_check_out`, i.e. a `SELECT 1` per call).
+//!
+//! Eight writers: 8 threads, each with its own connection (library: its own pool checkout), a
+//! fixed batch of records per iteration (`iter_custom`), throughput in records per second.
+//! Scenarios: `one_client` (different users and models of one client, same day), `hot_row`
+//! (one user and model) and `8_clients` (one client per writer). The SQLite floors queue on an
+//! in-process mutex like the library's write gate.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use diesel::RunQueryDsl;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use orgusage::{Decimal, UsageRecord};
+use orgusage_testkit::TestStore;
+
+use common::{MODELS, RawConn, RawPool, RawRef, Val, in_tx, profile, stmt, with_raw};
+
+const SEL_BILLING: &str = "SELECT timezone, markup_rate, monthly_limit, is_active \
+     FROM client_organizations WHERE id = ? LIMIT ?";
+
+const UPSERT_DAILY: &str = "INSERT INTO client_daily_usage (client_org_id, usage_date, \
+     total_tokens, input_tokens, output_tokens, total_requests, raw_cost, markup_cost, \
+     unique_users, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (client_org_id, usage_date) DO UPDATE SET \
+     total_tokens = client_daily_usage.total_tokens + excluded.total_tokens, \
+     input_tokens = client_daily_usage.input_tokens + excluded.input_tokens, \
+     output_tokens = client_daily_usage.output_tokens + excluded.output_tokens, \
+     total_requests = client_daily_usage.total_requests + ?, \
+     raw_cost = client_daily_usage.raw_cost + excluded.raw_cost, \
+     markup_cost = client_daily_usage.markup_cost + excluded.markup_cost, \
+     updated_at = excluded.updated_at";
+
+const UPSERT_USER: &str = "INSERT INTO client_user_daily_usage (client_org_id, user_id, \
+     openrouter_user_id, usage_date, total_tokens, input_tokens, output_tokens, total_requests, \
+     raw_cost, markup_cost, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (client_org_id, usage_date, user_id) DO UPDATE SET \
+     openrouter_user_id = excluded.openrouter_user_id, \
+     total_tokens = client_user_daily_usage.total_tokens + excluded.total_tokens, \
+     input_tokens = client_user_daily_usage.input_tokens + excluded.input_tokens, \
+     output_tokens = client_user_daily_usage.output_tokens + excluded.output_tokens, \
+     total_requests = client_user_daily_usage.total_requests + ?, \
+     raw_cost = client_user_daily_usage.raw_cost + excluded.raw_cost, \
+     markup_cost = client_user_daily_usage.markup_cost + excluded.markup_cost, \
+     updated_at = excluded.updated_at \
+     RETURNING client_user_daily_usage.total_requests";
+
+const UPSERT_MODEL: &str = "INSERT INTO client_model_daily_usage (client_org_id, model_name, \
+     usage_date, total_tokens, input_tokens, output_tokens, total_requests, raw_cost, \
+     markup_cost, provider, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (client_org_id, usage_date, model_name) DO UPDATE SET \
+     total_tokens = client_model_daily_usage.total_tokens + excluded.total_tokens, \
+     input_tokens = client_model_daily_usage.input_tokens + excluded.input_tokens, \
+     output_tokens = client_model_daily_usage.output_tokens + excluded.output_tokens, \
+     total_requests = client_model_daily_usage.total_requests + ?, \
+     raw_cost = client_model_daily_usage.raw_cost + excluded.raw_cost, \
+     markup_cost = client_model_daily_usage.markup_cost + excluded.markup_cost, \
+     provider = COALESCE(client_model_daily_usage.provider, excluded.provider), \
+     updated_at = excluded.updated_at";
+
+const UPDATE_DAILY: &str = "UPDATE client_daily_usage SET \
+     unique_users = client_daily_usage.unique_users + ?, \
+     primary_model = (SELECT client_model_daily_usage.model_name FROM client_model_daily_usage \
+     WHERE client_model_daily_usage.client_org_id = ? AND client_model_daily_usage.usage_date = ? \
+     ORDER BY client_model_daily_usage.total_tokens DESC, client_model_daily_usage.model_name ASC \
+     LIMIT ?) \
+     WHERE client_daily_usage.client_org_id = ? AND client_daily_usage.usage_date = ?";
+
+/// One request: the library's record and the values the floor binds.
+struct Req {
+    record: UsageRecord,
+    client: String,
+    user: String,
+    or_user: String,
+    model: &'static str,
+    provider: &'static str,
+    input: i64,
+    output: i64,
+    raw: i64,
+    markup: i64,
+}
+
+impl Req {
+    fn new(client: &str, user: usize, model: usize) -> Self {
+        let (model, provider) = MODELS[model];
+        let (input, output) = (800 + 37 * user as i64, 200 + 11 * user as i64);
+        // raw cost in nano-USD, a multiple of 10 so that x1.3 is exact
+        let raw = (input * 3 + output * 15) * 1_000;
+        let user_id = format!("user-{user:03}");
+        let or_user = format!("or-{user_id}");
+        Self {
+            record: UsageRecord::new(client, &user_id, &or_user, model)
+                .tokens(input, output)
+                .raw_cost(Decimal::new(raw, 9))
+                .provider(provider),
+            client: client.to_string(),
+            user: user_id,
+            or_user,
+            model,
+            provider,
+            input,
+            output,
+            raw,
+            markup: raw / 10 * 13,
+        }
+    }
+}
+
+/// The day (client-local today of the test clock) and `now` every record is booked with.
+#[derive(Clone, Copy)]
+struct Day {
+    date: NaiveDate,
+    now: i64,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Floor {
+    SameStatements,
+    ThreeUpserts,
+}
+
+/// One record as plain SQL in one transaction; returns the user's request count of the day.
+fn floor_record(conn: RawRef<'_>, r: &Req, day: Day, floor: Floor, cached: bool) -> i64 {
+    let total = r.input + r.output;
+    let daily = [
+        Val::Text(&r.client),
+        Val::Date(day.date),
+        Val::Int(total),
+        Val::Int(r.input),
+        Val::Int(r.output),
+        Val::Int(1),
+        Val::Int(r.raw),
+        Val::Int(r.markup),
+        Val::Int(0),
+        Val::Int(day.now),
+        Val::Int(day.now),
+        Val::Int(1),
+    ];
+    let user = [
+        Val::Text(&r.client),
+        Val::Text(&r.user),
+        Val::Text(&r.or_user),
+        Val::Date(day.date),
+        Val::Int(total),
+        Val::Int(r.input),
+        Val::Int(r.output),
+        Val::Int(1),
+        Val::Int(r.raw),
+        Val::Int(r.markup),
+        Val::Int(day.now),
+        Val::Int(day.now),
+        Val::Int(1),
+    ];
+    let model = [
+        Val::Text(&r.client),
+        Val::Text(r.model),
+        Val::Date(day.date),
+        Val::Int(total),
+        Val::Int(r.input),
+        Val::Int(r.output),
+        Val::Int(1),
+        Val::Int(r.raw),
+        Val::Int(r.markup),
+        Val::OptText(Some(r.provider)),
+        Val::Int(day.now),
+        Val::Int(day.now),
+        Val::Int(1),
+    ];
+    let billing = [Val::Text(&r.client), Val::Int(1)];
+    let same = floor == Floor::SameStatements;
+    with_raw!(conn, |c| in_tx(c, |c| {
+        if same {
+            type Billing = (Text, BigInt, Nullable<BigInt>, Bool);
+            let b: (String, i64, Option<i64>, bool) =
+                stmt::<1, Billing>(SEL_BILLING, &billing, cached).get_result(c)?;
+            assert!(
+                b.3 && b.2.is_none(),
+                "bench clients are active, without limit"
+            );
+        }
+        stmt::<2, ()>(UPSERT_DAILY, &daily, cached).execute(c)?;
+        let user_requests: i64 = stmt::<3, BigInt>(UPSERT_USER, &user, cached).get_result(c)?;
+        stmt::<4, ()>(UPSERT_MODEL, &model, cached).execute(c)?;
+        if same {
+            let update = [
+                Val::Int(i64::from(user_requests == 1)),
+                Val::Text(&r.client),
+                Val::Date(day.date),
+                Val::Int(1),
+                Val::Text(&r.client),
+                Val::Date(day.date),
+            ];
+            stmt::<5, ()>(UPDATE_DAILY, &update, cached).execute(c)?;
+        }
+        Ok(user_requests)
+    }))
+    .expect("floor record")
+}
+
+/// Records per writer thread and iteration in the eight-writer benches.
+const PER_THREAD: u64 = 8;
+const WRITERS: usize = 8;
+
+struct Fixture {
+    /// `reqs[client][user * 12 + model]`, 9 clients (0: main, 1..=8: one per writer), 30 users.
+    reqs: Vec<Vec<Req>>,
+    day: Day,
+}
+
+impl Fixture {
+    fn new(t: &TestStore) -> Self {
+        let reqs = (0..=WRITERS)
+            .map(|c| {
+                let id = common::create_client(&t.store, &format!("rec-{c}"));
+                (0..30 * 12)
+                    .map(|k| Req::new(&id, k / 12, k % 12))
+                    .collect()
+            })
+            .collect();
+        let (date, now) = common::today_and_now(t);
+        Self {
+            reqs,
+            day: Day { date, now },
+        }
+    }
+
+    /// The request writer `t` sends as its `i`-th in a scenario.
+    fn pick(&self, scenario: &str, t: usize, i: u64) -> &Req {
+        let i = i as usize;
+        match scenario {
+            "one_client" => &self.reqs[0][((t * 4 + i) % 30) * 12 + (t + i * 5) % 12],
+            "hot_row" => &self.reqs[0][0],
+            _ => &self.reqs[1 + t][(i % 30) * 12 + (i * 5) % 12],
+        }
+    }
+
+    /// The single writer's `i`-th request: every user, every model, one client.
+    fn single(&self, i: u64) -> &Req {
+        let i = i as usize;
+        &self.reqs[0][(i % 30) * 12 + (i * 5 + i / 30) % 12]
+    }
+}
+
+fn one_writer(c: &mut Criterion, t: &TestStore, fx: &Fixture) {
+    let mut g = c.benchmark_group(format!("record_usage/{}/1_writer", t.backend()));
+    g.throughput(Throughput::Elements(1));
+    let usage = t.store.usage();
+    let mut i = 0_u64;
+    g.bench_function("library", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(usage.record_usage(&fx.single(i).record).expect("record"))
+        })
+    });
+    let mut conn = RawConn::open(t);
+    let variants = [
+        ("floor_same_statements", Floor::SameStatements, true),
+        ("floor_three_upserts", Floor::ThreeUpserts, true),
+        (
+            "floor_same_statements_unprepared",
+            Floor::SameStatements,
+            false,
+        ),
+    ];
+    for (name, floor, cached) in variants {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                black_box(floor_record(
+                    conn.as_ref(),
+                    fx.single(i),
+                    fx.day,
+                    floor,
+                    cached,
+                ))
+            })
+        });
+    }
+    let pool = RawPool::open(t);
+    let gate = Mutex::new(());
+    let sqlite = t.backend() == "sqlite";
+    g.bench_function("floor_same_statements_pooled", |b| {
+        b.iter(|| {
+            i += 1;
+            let _turn = sqlite.then(|| gate.lock().expect("gate"));
+            pool.with(|c| {
+                black_box(floor_record(
+                    c,
+                    fx.single(i),
+                    fx.day,
+                    Floor::SameStatements,
+                    true,
+                ))
+            })
+        })
+    });
+    g.finish();
+}
+
+fn eight_writers(c: &mut Criterion, t: &TestStore, fx: &Fixture) {
+    let mut g = c.benchmark_group(format!("record_usage/{}/8_writers", t.backend()));
+    let per_iter = PER_THREAD * WRITERS as u64;
+    g.throughput(Throughput::Elements(per_iter))
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(4));
+    let conns: Vec<Mutex<RawConn>> = (0..WRITERS).map(|_| Mutex::new(RawConn::open(t))).collect();
+    // SQLite floors queue on a process mutex, like the library's write gate.
+    let gate = Mutex::new(());
+    let sqlite = t.backend() == "sqlite";
+    let scenarios: [(&str, &[Floor]); 3] = [
+        ("one_client", &[Floor::SameStatements, Floor::ThreeUpserts]),
+        ("hot_row", &[Floor::SameStatements]),
+        ("8_clients", &[Floor::SameStatements]),
+    ];
+    for (scenario, floors) in scenarios {
+        g.bench_function(format!("{scenario}/library"), |b| {
+            b.iter_custom(|iters| {
+                common::run_parallel(WRITERS, iters * PER_THREAD, &|w, i| {
+                    let r = fx.pick(scenario, w, i);
+                    t.store.usage().record_usage(&r.record).expect("record");
+                })
+            })
+        });
+        for &floor in floors {
+            let name = match floor {
+                Floor::SameStatements => "floor_same_statements",
+                Floor::ThreeUpserts => "floor_three_upserts",
+            };
+            g.bench_function(format!("{scenario}/{name}"), |b| {
+                b.iter_custom(|iters| {
+                    common::run_parallel(WRITERS, iters * PER_THREAD, &|w, i| {
+                        let r = fx.pick(scenario, w, i);
+                        let mut conn = conns[w].lock().expect("conn");
+                        let _turn = sqlite.then(|| gate.lock().expect("gate"));
+                        floor_record(conn.as_ref(), r, fx.day, floor, true);
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+/// Checks that the library and the floor wrote the same totals (both add to the same rows).
+fn check_same_effect(t: &TestStore, fx: &Fixture) {
+    let r = &fx.reqs[0][0];
+    let before = t
+        .store
+        .usage()
+        .get_daily_usage(&r.client, fx.day.date, fx.day.date)
+        .expect("daily");
+    t.store.usage().record_usage(&r.record).expect("record");
+    let mut conn = RawConn::open(t);
+    floor_record(conn.as_ref(), r, fx.day, Floor::SameStatements, true);
+    let after = t
+        .store
+        .usage()
+        .get_daily_usage(&r.client, fx.day.date, fx.day.date)
+        .expect("daily");
+    let (b, a) = (before.first(), after.first().expect("a client-day row"));
+    let b_req = b.map_or(0, |b| b.total_requests);
+    let b_tok = b.map_or(0, |b| b.total_tokens);
+    assert_eq!(a.total_requests - b_req, 2, "one record each");
+    assert_eq!(a.total_tokens - b_tok, 2 * (r.input + r.output));
+    assert_eq!(a.primary_model.as_deref(), Some(r.model));
+}
+
+/// `ORGUSAGE_BENCH_PROFILE=1`: per-statement times of one writer, library vs floor.
+fn profile_run(t: &TestStore, fx: &Fixture) {
+    let n: u64 = match (common::full_run(), t.backend()) {
+        (false, _) => 20,
+        (true, "sqlite") => 5_000,
+        (true, _) => 1_000,
+    };
+    let usage = t.store.usage();
+    let mut conn = RawConn::open(t);
+    let pool = RawPool::open(t);
+    let gate = Mutex::new(());
+    let sqlite = t.backend() == "sqlite";
+    let timed = |scope: &'static str, f: &mut dyn FnMut(u64)| {
+        profile::scoped(scope, || {
+            let start = std::time::Instant::now();
+            for i in 0..n {
+                f(i);
+            }
+            (scope, start.elapsed())
+        })
+    };
+    let mut lib = |i| {
+        usage.record_usage(&fx.single(i).record).expect("record");
+    };
+    let mut floor = |i| {
+        floor_record(
+            conn.as_ref(),
+            fx.single(i),
+            fx.day,
+            Floor::SameStatements,
+            true,
+        );
+    };
+    let mut pooled = |i| {
+        let _turn = sqlite.then(|| gate.lock().expect("gate"));
+        pool.with(|c| floor_record(c, fx.single(i), fx.day, Floor::SameStatements, true));
+    };
+    for i in 0..50 {
+        profile::scoped("library", || lib(i));
+        profile::scoped("floor_same_statements", || floor(i));
+        profile::scoped("floor_same_statements_pooled", || pooled(i));
+    }
+    profile::reset();
+    let walls = [
+        timed("library", &mut lib),
+        timed("floor_same_statements", &mut floor),
+        timed("floor_same_statements_pooled", &mut pooled),
+    ];
+    profile::report(&format!("record_usage/{}/1_writer", t.backend()), n, &walls);
+}
+
+fn benches(c: &mut Criterion) {
+    if profile::enabled() {
+        profile::install();
+        for t in common::stores() {
+            let fx = Fixture::new(&t);
+            profile_run(&t, &fx);
+        }
+        return;
+    }
+    for t in common::stores() {
+        let fx = Fixture::new(&t);
+        check_same_effect(&t, &fx);
+        one_writer(c, &t, &fx);
+        eight_writers(c, &t, &fx);
+    }
+}
+
+criterion_group! {
+    name = record_usage;
+    config = common::criterion_config();
+    targets = benches
+}
+criterion_main!(record_usage);
