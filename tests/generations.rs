@@ -224,4 +224,36 @@ backend_tests! {
         assert_eq!(serde_json::to_value(&all).unwrap()["date_range"], serde_json::json!({"start": null, "end": null}));
         assert!(t.store.generations().get_processed_generations_stats(&c1, Some(date(2025, 8, 1)), Some(date(2025, 7, 1))).is_err());
     }
+
+    fn concurrent_cleanups_delete_each_row_once(t) {
+        let c = client(&t.store, "c1");
+        let now = Utc.with_ymd_and_hms(2025, 9, 1, 0, 0, 0).unwrap();
+        t.clock.set(now - Duration::days(90));
+        for n in 0..300 {
+            t.store.generations().mark_generation_processed(&format!("old-{n}"), &c, date(2025, 6, 3), dec!(0.01), 1).unwrap();
+        }
+        t.clock.set(now - Duration::days(10));
+        for n in 0..50 {
+            t.store.generations().mark_generation_processed(&format!("new-{n}"), &c, date(2025, 8, 22), dec!(0.01), 1).unwrap();
+        }
+        t.clock.set(now);
+        let barrier = Arc::new(Barrier::new(3));
+        let joins: Vec<_> = (0..3)
+            .map(|_| {
+                let store = t.second_instance();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.generations().cleanup_old_processed_generations(Some(60)).unwrap()
+                })
+            })
+            .collect();
+        let results: Vec<_> = joins.into_iter().map(|j| j.join().unwrap()).collect();
+        assert!(results.iter().all(|r| r.success), "{results:?}");
+        assert_eq!(results.iter().map(|r| r.records_deleted).sum::<i64>(), 300);
+        assert_eq!(results.iter().map(|r| r.old_cost_removed).sum::<Decimal>(), dec!(3));
+        let left = t.store.generations().get_processed_generations_stats(&c, None, None).unwrap();
+        assert_eq!(left.total_processed, 50);
+        assert_eq!(t.store.generations().get_cleanup_log(10).unwrap().len(), 3);
+    }
 }
