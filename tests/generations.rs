@@ -82,6 +82,9 @@ backend_tests! {
         let stats = t.store.generations().get_processed_generations_stats(&c, None, None).unwrap();
         assert_eq!((stats.total_processed, stats.total_tokens, stats.total_cost), (1, 150, dec!(0.003)));
         assert!(t.store.generations().is_generation_processed("gen-1", &c).unwrap());
+        let info = t.store.generations().get_processed_generation("gen-1", &c).unwrap().unwrap();
+        assert_eq!((info.generation_date, info.total_cost, info.total_tokens), (date(2025, 7, 24), dec!(0.003), 150));
+        assert!(t.store.generations().get_processed_generation("gen-2", &c).unwrap().is_none());
         let json = serde_json::to_value(GenerationOutcome::Duplicate).unwrap();
         assert_eq!(json, serde_json::json!({"status": "duplicate"}));
     }

@@ -256,4 +256,40 @@ backend_tests! {
             assert_eq!(level, want);
         }
     }
+
+    fn limit_crossing_is_reported_exactly_once_under_concurrency(t) {
+        let form = ClientOrganizationForm { monthly_limit: Some(dec!(1.00)), ..ClientOrganizationForm::new("busy") };
+        let c = t.store.clients().create_client(&form, &"sk-or-v1-busy-000".into(), None).unwrap().id;
+        let threads = 8;
+        let barrier = Arc::new(Barrier::new(threads));
+        let joins: Vec<_> = (0..threads)
+            .map(|i| {
+                let store = if i % 2 == 0 { t.store.clone() } else { t.second_instance() };
+                let (c, barrier) = (c.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let mut crossed = 0;
+                    for n in 0..25 {
+                        let rec = UsageRecord::new(&c, format!("u{i}"), "or", SONNET).markup_cost(dec!(0.01));
+                        // Half the writes go through the exactly-once path.
+                        let done = if n % 2 == 0 {
+                            store.usage().record_usage(&rec).unwrap()
+                        } else {
+                            match store.usage().record_generation(&format!("g-{i}-{n}"), &rec).unwrap() {
+                                orgusage::GenerationOutcome::Recorded(r) => r,
+                                orgusage::GenerationOutcome::Duplicate => panic!("unique ids"),
+                            }
+                        };
+                        assert!(done.monthly_limit.is_some());
+                        crossed += usize::from(done.limit_crossed);
+                    }
+                    crossed
+                })
+            })
+            .collect();
+        let crossed: usize = joins.into_iter().map(|j| j.join().unwrap()).sum();
+        assert_eq!(crossed, 1, "the 100th cent crosses the limit, once");
+        let status = t.store.usage().get_monthly_limit_status(&c).unwrap();
+        assert_eq!((status.spent, status.exceeded, status.remaining), (dec!(2.00), true, Some(dec!(0))));
+    }
 }

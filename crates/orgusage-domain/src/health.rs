@@ -25,6 +25,10 @@ pub struct DoubleCountingValidation {
     pub has_daily_data: bool,
     /// Always false: orgusage keeps no live counters (kept for the original's shape).
     pub has_live_data: bool,
+    /// Tokens of the client row (the original's key).
+    pub daily_tokens: i64,
+    /// Always 0: there is no live counter (the original's key).
+    pub live_tokens: i64,
     /// Totals of the client row.
     pub daily: DayTotals,
     /// Sum over the user rows.
@@ -101,6 +105,11 @@ pub struct RolloverResult {
     pub message: String,
     /// When it ran (RFC 3339, UTC).
     pub timestamp: String,
+    /// Wall time in seconds (the original's key).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub duration_seconds: Decimal,
+    /// Per-client results (the original's key); always empty as nothing is rolled over.
+    pub details: Vec<BTreeMap<String, String>>,
 }
 
 /// Result of `get_rollover_health_status()`.
@@ -120,6 +129,11 @@ pub struct RolloverHealth {
     pub stale_counters: u32,
     /// Clients whose local date differs from the UTC date right now (information only).
     pub timezone_mismatches: u32,
+    /// Stale counters (the original's key); always empty.
+    pub stale_details: Vec<BTreeMap<String, String>>,
+    /// Up to 5 clients whose local date differs from the UTC date (`client_org_id`,
+    /// `client_timezone`, `client_date`, `server_date`).
+    pub timezone_details: Vec<BTreeMap<String, String>>,
     /// Recommendations.
     pub recommendations: Vec<String>,
 }

@@ -186,7 +186,7 @@ pub struct MonthlyLimitStatus {
     /// `max(limit - spent, 0)`, when there is a limit.
     #[serde(with = "rust_decimal::serde::str_option")]
     pub remaining: Option<Decimal>,
-    /// `spent >= limit` (a zero limit is exceeded by any spend, and by none).
+    /// `spent >= limit` once anything was spent (a zero limit is exceeded by the first spend).
     pub exceeded: bool,
     /// `spent / limit x 100`, rounded half-up to 2 places; `None` without a limit or for a 0 limit.
     #[serde(with = "rust_decimal::serde::str_option")]

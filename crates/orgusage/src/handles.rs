@@ -148,6 +148,40 @@ impl ClientUsageDb {
         store()?.usage().record_generation(generation_id, record)
     }
 
+    /// Records an OpenRouter generation record for a client identified by key or id
+    /// (see [`Store::ingest_generation`](crate::Store::ingest_generation)).
+    #[cfg(feature = "openrouter")]
+    pub fn ingest_generation(
+        &self,
+        client: crate::ClientRef<'_>,
+        generation: &orgusage_openrouter::Generation,
+    ) -> Result<GenerationOutcome> {
+        store()?.ingest_generation(client, generation)
+    }
+
+    /// The stored client-day rows of an inclusive range, oldest first.
+    pub fn get_daily_usage(
+        &self,
+        client_org_id: &str,
+        start_date: NaiveDate,
+        end_date: NaiveDate,
+    ) -> Result<Vec<orgusage_domain::usage::ClientDailyUsage>> {
+        store()?
+            .usage()
+            .get_daily_usage(client_org_id, start_date, end_date)
+    }
+
+    /// The blocking twin of [`ClientUsageDb::get_usage_stats_by_client`].
+    pub fn get_usage_stats_by_client_blocking(
+        &self,
+        client_org_id: &str,
+        use_client_timezone: Option<bool>,
+    ) -> Result<ClientUsageStatsResponse> {
+        store()?
+            .usage()
+            .get_usage_stats_by_client_blocking(client_org_id, use_client_timezone)
+    }
+
     /// Stats of one client; async, never blocks the caller's executor.
     pub async fn get_usage_stats_by_client(
         &self,
@@ -292,6 +326,22 @@ impl ProcessedGenerationDb {
             total_cost,
             total_tokens,
         )
+    }
+
+    /// The ledger row of this client's generation, if any.
+    pub fn get_processed_generation(
+        &self,
+        generation_id: &str,
+        client_org_id: &str,
+    ) -> Result<Option<orgusage_domain::generations::ProcessedGenerationInfo>> {
+        store()?
+            .generations()
+            .get_processed_generation(generation_id, client_org_id)
+    }
+
+    /// The most recent cleanup audit rows, newest first.
+    pub fn get_cleanup_log(&self, limit: i64) -> Result<Vec<orgusage_db::CleanupLogEntry>> {
+        store()?.generations().get_cleanup_log(limit)
     }
 
     /// Deletes ledger rows strictly older than `days_to_keep` days (`None` = 60), in batches.

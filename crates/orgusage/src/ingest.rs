@@ -52,7 +52,7 @@ impl Store {
                 ClientRef::Id(id) => id.to_string(),
             },
         })?;
-        let user = match generation.openrouter_user() {
+        let user = match generation.openrouter_user().map(str::trim) {
             Some(or_user) => match self
                 .mappings()
                 .get_mapping_by_openrouter_user_id(&client.id, or_user)?

@@ -143,7 +143,8 @@ impl GenerationRepo<'_> {
     /// Deletes ledger rows strictly older than `days_to_keep` days (default 60) in batches of
     /// [`CLEANUP_BATCH`], writes an audit row, and returns honest figures. A database error
     /// ends the run with `success: false` and `error` (and an audit row, if the database
-    /// still accepts one); batches committed before it stay deleted and are counted.
+    /// still accepts one); batches committed before it stay deleted and are counted. If only
+    /// the audit row fails, `success` stays true and `error` says so.
     pub fn cleanup_old_processed_generations(
         &self,
         days_to_keep: Option<u32>,
@@ -205,16 +206,21 @@ impl GenerationRepo<'_> {
         )
         .values(&audit)
         .execute(conn)?));
-        match (&logged, success) {
-            (Err(e), true) => {
-                return Err(Error::database(
-                    orgusage_domain::DatabaseErrorKind::Query,
-                    e.to_string(),
-                ));
+        // The rows are gone either way: an audit failure must not hide the figures, so it is
+        // reported in `error` next to them instead of replacing them with an `Err`.
+        let error = match (logged, error) {
+            (Err(e), None) => {
+                tracing::error!(error = %e, "could not write the cleanup audit row");
+                Some(format!(
+                    "cleanup done but its audit row was not written: {e}"
+                ))
             }
-            (Err(e), false) => tracing::error!(error = %e, "could not write the failure audit row"),
-            _ => {}
-        }
+            (Err(e), Some(run)) => {
+                tracing::error!(error = %e, "could not write the failure audit row");
+                Some(run)
+            }
+            (Ok(_), error) => error,
+        };
         if let Some(e) = &error {
             tracing::error!(error = %e, deleted = tally.deleted, "ledger cleanup failed");
         } else {

@@ -3,13 +3,18 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use orgusage_domain::generations::{DateRange, GenerationOutcome, ProcessedGenerationStats};
+use orgusage_domain::generations::{
+    DateRange, GenerationOutcome, ProcessedGenerationInfo, ProcessedGenerationStats,
+};
 use orgusage_domain::models::validate_identifier;
 use orgusage_domain::money::{units_to_decimal, validate_amount};
 use orgusage_domain::usage::{RecordedUsage, UsageRecord};
 use orgusage_domain::{Clock, Error, Result};
 
-use super::usage::{ClientBilling, Increment, UsageRepo, apply_increment, load_billing, prepare};
+use super::usage::{
+    ClientBilling, Increment, UsageRepo, apply_increment, limit_after_increment, load_billing,
+    prepare,
+};
 use crate::Database;
 use crate::schema::processed_generations::{self, dsl as pg};
 
@@ -84,13 +89,14 @@ impl UsageRepo<'_> {
                 now: now.timestamp(),
             };
             apply_increment!(conn, &inc);
+            let status = limit_after_increment!(conn, client, &billing, &prepared);
             Ok(GenerationOutcome::Recorded(RecordedUsage {
                 usage_date: prepared.usage_date,
                 total_tokens,
                 raw_cost: units_to_decimal(raw_units),
                 markup_cost: units_to_decimal(prepared.markup_units),
-                monthly_limit: None,
-                limit_crossed: false,
+                limit_crossed: status.as_ref().is_some_and(|s| s.1),
+                monthly_limit: status.map(|s| s.0),
             }))
         })
     }
@@ -122,6 +128,39 @@ impl<'a> GenerationRepo<'a> {
             ))
             .get_result(conn)?)
         })
+    }
+
+    /// The ledger row of this client's generation, if any.
+    pub fn get_processed_generation(
+        &self,
+        generation_id: &str,
+        client_org_id: &str,
+    ) -> Result<Option<ProcessedGenerationInfo>> {
+        let row: Option<(String, String, NaiveDate, i64, i64, i64)> =
+            crate::with_conn!(self.db, |conn| {
+                Ok(pg::processed_generations
+                    .find((client_org_id, generation_id))
+                    .select((
+                        pg::id,
+                        pg::client_org_id,
+                        pg::generation_date,
+                        pg::total_cost,
+                        pg::total_tokens,
+                        pg::processed_at,
+                    ))
+                    .first(conn)
+                    .optional()?)
+            })?;
+        Ok(row.map(
+            |(id, client, date, cost, tokens, at)| ProcessedGenerationInfo {
+                generation_id: id,
+                client_org_id: client,
+                generation_date: date,
+                total_cost: units_to_decimal(cost),
+                total_tokens: tokens,
+                processed_at: at,
+            },
+        ))
     }
 
     /// Inserts a ledger row without recording usage (the original's separate "mark" step).

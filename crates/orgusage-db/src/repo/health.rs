@@ -118,6 +118,8 @@ impl UsageRepo<'_> {
             date,
             has_daily_data: daily.contains_key(&date),
             has_live_data: false,
+            daily_tokens: dt.tokens,
+            live_tokens: 0,
             daily: dt,
             users: ut,
             models: mt,
@@ -320,6 +322,8 @@ impl UsageRepo<'_> {
             client_today: None,
             message: "No rollover needed: daily rows are written at recording time in each client's timezone".into(),
             timestamp: self.clock.now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            duration_seconds: rust_decimal::Decimal::ZERO,
+            details: Vec::new(),
         })
     }
 
@@ -350,6 +354,8 @@ impl UsageRepo<'_> {
             client_today: Some(local_date_at(parse_timezone(&tz_name)?, now)),
             message: "Daily rows are current - no rollover needed".into(),
             timestamp: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            duration_seconds: rust_decimal::Decimal::ZERO,
+            details: Vec::new(),
         })
     }
 
@@ -357,17 +363,28 @@ impl UsageRepo<'_> {
     /// active clients and those whose local date differs from the UTC date right now.
     pub fn get_rollover_health_status(&self) -> Result<RolloverHealth> {
         let now = self.clock.now();
-        let zones: Vec<String> = crate::with_conn!(self.db, |conn| {
+        let zones: Vec<(String, String)> = crate::with_conn!(self.db, |conn| {
             use crate::schema::client_organizations::dsl as co;
             Ok(co::client_organizations
                 .filter(co::is_active.eq(true))
-                .select(co::timezone)
-                .load::<String>(conn)?)
+                .order(co::id.asc())
+                .select((co::id, co::timezone))
+                .load::<(String, String)>(conn)?)
         })?;
         let mut mismatches = 0;
-        for z in &zones {
-            if local_date_at(parse_timezone(z)?, now) != now.date_naive() {
+        let mut timezone_details = Vec::new();
+        for (id, z) in &zones {
+            let client_date = local_date_at(parse_timezone(z)?, now);
+            if client_date != now.date_naive() {
                 mismatches += 1;
+                if timezone_details.len() < 5 {
+                    timezone_details.push(BTreeMap::from([
+                        ("client_org_id".to_string(), id.clone()),
+                        ("client_timezone".to_string(), z.clone()),
+                        ("client_date".to_string(), client_date.to_string()),
+                        ("server_date".to_string(), now.date_naive().to_string()),
+                    ]));
+                }
             }
         }
         let total = u32::try_from(zones.len()).unwrap_or(u32::MAX);
@@ -379,6 +396,8 @@ impl UsageRepo<'_> {
             current_counters: total,
             stale_counters: 0,
             timezone_mismatches: mismatches,
+            stale_details: Vec::new(),
+            timezone_details,
             recommendations: vec!["Rollover status is healthy".into()],
         })
     }

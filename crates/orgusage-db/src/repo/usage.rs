@@ -236,6 +236,42 @@ macro_rules! month_markup_units {
 }
 pub(crate) use month_markup_units;
 
+/// After `apply_increment!`: the client's monthly limit status and whether this record crossed
+/// it. The month is summed *after* the client-day row was locked by the increment, so on
+/// PostgreSQL every writer of that day sees its predecessors and exactly one sees the crossing.
+macro_rules! limit_after_increment {
+    ($conn:ident, $client_id:expr, $billing:expr, $prepared:expr) => {{
+        let billing: &$crate::repo::usage::ClientBilling = $billing;
+        let prepared: &$crate::repo::usage::Prepared = $prepared;
+        match billing.monthly_limit {
+            None => None,
+            Some(_) => {
+                let after = $crate::repo::usage::month_markup_units!(
+                    $conn,
+                    $client_id,
+                    prepared.month.0,
+                    prepared.month.1
+                );
+                let in_month = prepared.usage_date >= prepared.month.0
+                    && prepared.usage_date <= prepared.month.1;
+                let before = if in_month {
+                    after.saturating_sub(prepared.markup_units)
+                } else {
+                    after
+                };
+                Some($crate::repo::limits::limit_status(
+                    $client_id,
+                    billing.monthly_limit,
+                    prepared.month.0,
+                    after,
+                    Some(before),
+                ))
+            }
+        }
+    }};
+}
+pub(crate) use limit_after_increment;
+
 /// Loads the active client's billing settings inside a transaction (`NotFound` otherwise).
 macro_rules! load_billing {
     ($conn:ident, $client:expr) => {{
@@ -311,28 +347,8 @@ impl<'a> UsageRepo<'a> {
                 markup_units: prepared.markup_units,
                 now: now.timestamp(),
             };
-            let before = match client.monthly_limit {
-                Some(_) => Some(month_markup_units!(
-                    conn,
-                    &record.client_org_id,
-                    prepared.month.0,
-                    prepared.month.1
-                )),
-                None => None,
-            };
             apply_increment!(conn, &inc);
-            let status = before.map(|spent_before| {
-                let in_month = prepared.usage_date >= prepared.month.0
-                    && prepared.usage_date <= prepared.month.1;
-                let added = if in_month { prepared.markup_units } else { 0 };
-                crate::repo::limits::limit_status(
-                    &record.client_org_id,
-                    client.monthly_limit,
-                    prepared.month.0,
-                    spent_before.saturating_add(added),
-                    Some(spent_before),
-                )
-            });
+            let status = limit_after_increment!(conn, &record.client_org_id, &client, &prepared);
             Ok(RecordedUsage {
                 usage_date: prepared.usage_date,
                 total_tokens,
