@@ -391,15 +391,6 @@ fn profile_run(t: &TestStore, fx: &Fixture) {
     let pool = RawPool::open(t);
     let gate = Mutex::new(());
     let sqlite = t.backend() == "sqlite";
-    let timed = |scope: &'static str, f: &mut dyn FnMut(u64)| {
-        profile::scoped(scope, || {
-            let start = std::time::Instant::now();
-            for i in 0..n {
-                f(i);
-            }
-            (scope, start.elapsed())
-        })
-    };
     let mut lib = |i| {
         usage.record_usage(&fx.single(i).record).expect("record");
     };
@@ -416,18 +407,20 @@ fn profile_run(t: &TestStore, fx: &Fixture) {
         let _turn = sqlite.then(|| gate.lock().expect("gate"));
         pool.with(|c| floor_record(c, fx.single(i), fx.day, Floor::SameStatements, true));
     };
-    for i in 0..50 {
-        profile::scoped("library", || lib(i));
-        profile::scoped("floor_same_statements", || floor(i));
-        profile::scoped("floor_same_statements_pooled", || pooled(i));
-    }
-    profile::reset();
-    let walls = [
-        timed("library", &mut lib),
-        timed("floor_same_statements", &mut floor),
-        timed("floor_same_statements_pooled", &mut pooled),
-    ];
-    profile::report(&format!("record_usage/{}/1_writer", t.backend()), n, &walls);
+    let timings = profile::interleaved(
+        n,
+        50,
+        &mut [
+            ("library", &mut lib),
+            ("floor_same_statements", &mut floor),
+            ("floor_same_statements_pooled", &mut pooled),
+        ],
+    );
+    profile::report(
+        &format!("record_usage/{}/1_writer", t.backend()),
+        n,
+        &timings,
+    );
 }
 
 fn benches(c: &mut Criterion) {

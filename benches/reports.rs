@@ -381,28 +381,18 @@ fn bench_backend(c: &mut Criterion, t: &TestStore) {
         let n = if common::full_run() { 300 } else { 3 };
         for (name, report, range) in cases {
             for s in &shapes {
-                for _ in 0..20 {
-                    profile::scoped("library", || library(report, &s.client, range));
-                    profile::scoped("floor_same_statements", || {
-                        floor(conn.as_ref(), report, &s.client, range, true)
-                    });
-                }
-                profile::reset();
-                let timed = |scope: &'static str, f: &mut dyn FnMut()| {
-                    profile::scoped(scope, || {
-                        let start = std::time::Instant::now();
-                        (0..n).for_each(|_| f());
-                        (scope, start.elapsed())
-                    })
-                };
-                let walls = [
-                    timed("library", &mut || library(report, &s.client, range)),
-                    timed("floor_same_statements", &mut || {
-                        floor(conn.as_ref(), report, &s.client, range, true);
-                    }),
-                ];
+                let timings = profile::interleaved(
+                    n,
+                    20,
+                    &mut [
+                        ("library", &mut |_| library(report, &s.client, range)),
+                        ("floor_same_statements", &mut |_| {
+                            floor(conn.as_ref(), report, &s.client, range, true);
+                        }),
+                    ],
+                );
                 let title = format!("reports/{}/{name}/{}", t.backend(), s.label);
-                profile::report(&title, n, &walls);
+                profile::report(&title, n, &timings);
             }
         }
         return;

@@ -116,16 +116,71 @@ pub fn reset() {
     STATS.lock().unwrap_or_else(|p| p.into_inner()).clear();
 }
 
-/// Prints per-statement mean time of each scope (per operation: `ops[scope]` operations took
-/// `wall[scope]`), the statements' sum and the rest (time outside any statement: pool, gate,
-/// query building, domain code), then each scope's SQL once.
-pub fn report(title: &str, ops: u64, walls: &[(&'static str, Duration)]) {
+/// Wall time of one scope's operations.
+pub struct Timing {
+    scope: &'static str,
+    total: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Runs the scopes' operations interleaved (operation `i` of every scope in turn, so that a
+/// change of machine load hits all of them alike), `warm` untimed rounds first; times each
+/// operation.
+pub fn interleaved(
+    n: u64,
+    warm: u64,
+    ops: &mut [(&'static str, &mut dyn FnMut(u64))],
+) -> Vec<Timing> {
+    for i in 0..warm {
+        for (scope, f) in ops.iter_mut() {
+            scoped(scope, || f(i));
+        }
+    }
+    reset();
+    let mut took: Vec<Vec<Duration>> = vec![Vec::with_capacity(n as usize); ops.len()];
+    for i in warm..warm + n {
+        for ((scope, f), took) in ops.iter_mut().zip(&mut took) {
+            let start = Instant::now();
+            scoped(scope, || f(i));
+            took.push(start.elapsed());
+        }
+    }
+    ops.iter()
+        .zip(took)
+        .map(|((scope, _), mut took)| {
+            took.sort();
+            let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize];
+            Timing {
+                scope,
+                total: took.iter().sum(),
+                p50: at(0.5),
+                p99: at(0.99),
+            }
+        })
+        .collect()
+}
+
+/// Prints per-statement mean time of each scope (`ops` operations each), the statements' sum
+/// and the rest (time outside any statement: pool, gate, domain code, and this probe's own
+/// formatting of each statement), then with `ORGUSAGE_BENCH_PROFILE_SQL=1` each SQL text once.
+pub fn report(title: &str, ops: u64, timings: &[Timing]) {
     let stats = STATS.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let cached = CACHED.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let us = |d: Duration| d.as_secs_f64() * 1e6 / ops as f64;
-    println!("\n=== profile: {title} ({ops} operations per scope; µs per operation) ===");
-    for &(scope, wall) in walls {
-        println!("-- {scope}: wall {:.1} µs/op", us(wall));
+    let one = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "\n=== profile: {title} ({ops} interleaved operations per scope; µs per operation) ==="
+    );
+    for t in timings {
+        let (scope, wall) = (t.scope, t.total);
+        println!(
+            "-- {scope}: mean {:.1} µs/op (p50 {:.1}, p99 {:.1}); x{:.2} of the first scope",
+            us(wall),
+            one(t.p50),
+            one(t.p99),
+            wall.as_secs_f64() / timings[0].total.as_secs_f64()
+        );
         let mut in_statements = Duration::ZERO;
         for ((s, label), st) in &stats {
             if *s != scope {

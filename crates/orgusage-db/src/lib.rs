@@ -15,3 +15,4 @@ pub mod schema;
 
 pub use conn::{Backend, Database, DbConfig};
 pub use repo::{CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo};
+pub use repo::{ClientHeader, DayCosts, RatesRepo};

@@ -136,3 +136,17 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    daily_exchange_rates (rate_date, currency_from, currency_to, rate_rule) {
+        rate_date -> Date,
+        currency_from -> Text,
+        currency_to -> Text,
+        rate_rule -> Text,
+        rate -> BigInt,
+        table_no -> Text,
+        effective_date -> Date,
+        source -> Text,
+        fetched_at -> BigInt,
+    }
+}

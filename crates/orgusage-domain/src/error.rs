@@ -44,6 +44,17 @@ pub enum Error {
     /// `orgusage::init` was called a second time.
     #[error("orgusage is already initialized")]
     AlreadyInitialized,
+    /// No exchange rate could be obtained for a cost date: the rate source (NBP) failed or has
+    /// no table in the window the rule allows, no rate is stored, and no fallback rate is
+    /// configured. A PLN figure is never computed from an invented rate instead.
+    #[error("exchange rate unavailable for {date}: {reason}")]
+    RateUnavailable {
+        /// The cost date the rate was needed for.
+        date: chrono::NaiveDate,
+        /// What was tried and why it failed (including whether the holiday calendar expected
+        /// NBP to have no table).
+        reason: String,
+    },
     /// The database could not be reached or answered with an error.
     #[error("database error ({kind}): {source}")]
     Database {

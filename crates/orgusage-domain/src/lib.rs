@@ -8,6 +8,7 @@ pub mod error;
 pub mod generations;
 pub mod health;
 pub mod holidays;
+pub mod pln;
 pub mod timezone;
 pub mod usage;
 

@@ -291,9 +291,7 @@ pub fn polish_month_name(month: u32) -> &'static str {
         .unwrap_or("Unknown")
 }
 
-/// The current time in Poland and whether it falls within Polish business hours.
-///
-/// Public holidays are not considered, matching the original.
+/// The time in Poland and whether it is within business hours (never on a public holiday).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolishBusinessHoursInfo {
     /// Local wall time with the zone abbreviation, e.g. "2025-07-15 10:00:00 CEST".
@@ -304,8 +302,12 @@ pub struct PolishBusinessHoursInfo {
     pub is_dst: bool,
     /// The UTC offset as `±HHMM`: "+0100" in winter, "+0200" in summer.
     pub utc_offset: String,
-    /// Monday to Friday and 9 ≤ local hour < 17.
+    /// A business day (Monday to Friday, not a public holiday) and 9 ≤ local hour < 17.
     pub is_business_hours: bool,
+    /// Whether the local date is a Polish public holiday (an addition).
+    pub is_public_holiday: bool,
+    /// The holiday's Polish name, e.g. "Boże Ciało" (an addition).
+    pub holiday_name: Option<String>,
     /// The English weekday name, e.g. "Tuesday" (the original used English here).
     pub weekday: String,
     /// The Polish name of the local month, e.g. "Lipiec".
@@ -344,8 +346,8 @@ pub fn get_polish_business_hours_info_at(instant: DateTime<Utc>) -> PolishBusine
         _ => instant,
     };
     let local = clamped.with_timezone(&tz);
-    let weekday = local.weekday();
-    let is_workday = !matches!(weekday, Weekday::Sat | Weekday::Sun);
+    let holiday = crate::holidays::polish_holiday_name(local.date_naive());
+    let is_workday = !matches!(local.weekday(), Weekday::Sat | Weekday::Sun) && holiday.is_none();
     PolishBusinessHoursInfo {
         current_time_poland: format!(
             "{} {}",
@@ -356,7 +358,9 @@ pub fn get_polish_business_hours_info_at(instant: DateTime<Utc>) -> PolishBusine
         is_dst: is_dst(&local),
         utc_offset: local.format("%z").to_string(),
         is_business_hours: is_workday && (9..17).contains(&local.hour()),
-        weekday: english_weekday(weekday).to_string(),
+        is_public_holiday: holiday.is_some(),
+        holiday_name: holiday.map(str::to_string),
+        weekday: english_weekday(local.weekday()).to_string(),
         month_name_polish: polish_month_name(local.month()).to_string(),
     }
 }
@@ -644,6 +648,8 @@ mod tests {
             is_dst: true,
             utc_offset: "+0200".into(),
             is_business_hours: true,
+            is_public_holiday: false,
+            holiday_name: None,
             weekday: "Tuesday".into(),
             month_name_polish: "Lipiec".into(),
         };

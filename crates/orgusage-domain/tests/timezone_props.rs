@@ -258,7 +258,10 @@ fn info_structs_serialize_with_the_original_keys() {
     let hours = serde_json::to_value(get_polish_business_hours_info_at(at)).unwrap();
     assert_eq!(hours["current_time_poland"], "2025-07-15 10:00:00 CEST");
     assert_eq!(hours["month_name_polish"], "Lipiec");
-    assert_eq!(hours.as_object().unwrap().len(), 7);
+    // The original's 7 keys plus `is_public_holiday` and `holiday_name`.
+    assert_eq!(hours.as_object().unwrap().len(), 9);
+    assert_eq!(hours["is_public_holiday"], false);
+    assert!(hours["holiday_name"].is_null());
     assert_eq!(get_polish_business_hours_info().timezone, "Europe/Warsaw");
     let offset = serde_json::to_value(get_timezone_offset_info_at("UTC", at).unwrap()).unwrap();
     let mut keys: Vec<&str> = offset
@@ -276,4 +279,24 @@ fn info_structs_serialize_with_the_original_keys() {
         "timezone_name",
     ];
     assert_eq!(keys, [&expected[..], &["utc_offset"]].concat());
+}
+
+#[test]
+fn public_holidays_are_not_business_hours() {
+    // Corpus Christi 2026 is a Thursday; 08:00Z is 10:00 CEST, inside the usual hours.
+    let corpus_christi = get_polish_business_hours_info_at(utc("2026-06-04T08:00:00Z"));
+    assert!(!corpus_christi.is_business_hours);
+    assert!(corpus_christi.is_public_holiday);
+    assert_eq!(corpus_christi.holiday_name.as_deref(), Some("Boże Ciało"));
+    // Christmas Eve is a holiday from 2025 only.
+    let eve_2024 = get_polish_business_hours_info_at(utc("2024-12-24T09:00:00Z"));
+    assert!(eve_2024.is_business_hours && !eve_2024.is_public_holiday);
+    let eve_2025 = get_polish_business_hours_info_at(utc("2025-12-24T09:00:00Z"));
+    assert!(!eve_2025.is_business_hours);
+    assert_eq!(
+        eve_2025.holiday_name.as_deref(),
+        Some("Wigilia Bożego Narodzenia")
+    );
+    // Easter Monday 2025.
+    assert!(!get_polish_business_hours_info_at(utc("2025-04-21T10:00:00Z")).is_business_hours);
 }

@@ -99,7 +99,18 @@ impl NbpClient {
         let elapsed_ms = started.elapsed().as_millis();
         match &result {
             Ok(rates) => tracing::debug!(%url, elapsed_ms, count = rates.len(), "NBP answered"),
-            Err(NbpError::NoTable) => tracing::debug!(%url, elapsed_ms, "NBP has no table"),
+            Err(NbpError::NoTable) => {
+                // A 404 on a weekend or holiday is routine; on business days it is an outage.
+                let today = orgusage_domain::clock::Clock::now(&orgusage_domain::SystemClock)
+                    .with_timezone(&chrono_tz::Europe::Warsaw)
+                    .date_naive();
+                let verdict = crate::no_table_verdict(from, to, Some(today));
+                if verdict.expected {
+                    tracing::debug!(%url, elapsed_ms, verdict = %verdict.explanation, "NBP has no table");
+                } else {
+                    tracing::warn!(%url, elapsed_ms, verdict = %verdict.explanation, "NBP has no table");
+                }
+            }
             Err(error) => tracing::debug!(%url, elapsed_ms, %error, "NBP request failed"),
         }
         let rates = result?;

@@ -130,14 +130,28 @@ pub fn rate_for_cost_date<S: RateSource + ?Sized>(
     })?;
     let found = latest_up_to(source, currency, cost_date, last_day)?;
     let expected = orgusage_domain::holidays::last_business_day_before(cost_date);
-    if found.effective_date != expected {
-        // Not an error (NBP is authoritative), but worth seeing: either NBP skipped a day or
-        // the holiday calendar disagrees with NBP.
-        tracing::debug!(
+    if found.effective_date < expected {
+        // Not an error (NBP is authoritative), but the calendar expected a later table: NBP
+        // skipped a business day, or the expected table is not published yet (a cost dated today
+        // or later). Worth seeing, so it is a warning.
+        let gap = found
+            .effective_date
+            .succ_opt()
+            .unwrap_or(found.effective_date);
+        let verdict = crate::no_table_verdict(gap, last_day, None);
+        tracing::warn!(
             %cost_date,
             effective_date = %found.effective_date,
             calendar_expected = %expected,
-            "NBP's last table before the cost date differs from the holiday calendar"
+            verdict = %verdict.explanation,
+            "NBP has no table on a day the holiday calendar treats as a business day"
+        );
+    } else if found.effective_date > expected {
+        tracing::warn!(
+            %cost_date,
+            effective_date = %found.effective_date,
+            calendar_expected = %expected,
+            "NBP published a table on a day the holiday calendar treats as a holiday"
         );
     }
     Ok(found)
@@ -187,10 +201,15 @@ fn latest_up_to<S: RateSource + ?Sized>(
         }
         tracing::debug!(%wanted_for, %from, to = %last_day, "no NBP table in window");
     }
+    let from = last_day
+        .checked_sub_days(Days::new(NBP_MAX_RANGE_DAYS - 1))
+        .unwrap_or(NaiveDate::MIN);
+    let verdict = crate::no_table_verdict(from, last_day, None);
     Err(NbpError::RateUnavailable {
         date: wanted_for,
         reason: format!(
-            "no table A rate for {currency} in the {NBP_MAX_RANGE_DAYS} days up to {last_day}"
+            "no table A rate for {currency} in the {NBP_MAX_RANGE_DAYS} days up to {last_day}; {}",
+            verdict.explanation
         ),
     })
 }

@@ -94,6 +94,7 @@ fn parse_mid(raw: &str) -> Result<Decimal, NbpError> {
 }
 
 /// The start of a body for an error message, cut on a character boundary.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn snippet(body: &str) -> String {
     const MAX_CHARS: usize = 200;
     body.trim().chars().take(MAX_CHARS).collect()

@@ -27,6 +27,7 @@ mod global;
 mod handles;
 #[cfg(feature = "openrouter")]
 mod ingest;
+mod pln;
 mod store;
 mod usage;
 
@@ -46,6 +47,11 @@ pub use orgusage_domain::health::{
     DayTotals, DoubleCountingValidation, HealthCheck, MonthHealthReport, RolloverHealth,
     RolloverResult,
 };
+pub use orgusage_domain::pln::{
+    ClientBillingPln, ClientUsageStatsPln, DailyRate, DayPln, ModelUsagePln, MonthlyStatement,
+    PlnReport, PlnSum, RateRule, StatementLine, StatementTotals, UserUsagePln, convert_to_pln,
+    display_rate, round_pln,
+};
 pub use orgusage_domain::usage::{
     CatalogueModel, ClientBillingResponse, ClientDailyUsage, ClientUsageStatsResponse,
     DailyHistoryItem, ModelUsage, MonthUsage, MonthlyLimitStatus, RecordedUsage, TodayUsage,
@@ -57,9 +63,16 @@ pub use orgusage_domain::{
     UserClientMapping, UserClientMappingForm, UserClientMappingUpdate, clock, holidays, money,
     timezone,
 };
+/// The NBP rates crate: [`RateSource`], the rule functions, [`StaticRates`], [`CachedSource`]
+/// and, with the `nbp-http` feature, `NbpClient`.
+pub use orgusage_nbp as nbp;
+pub use orgusage_nbp::{CachedSource, MidRate, NbpError, RateSource, StaticRates};
+#[cfg(feature = "nbp-http")]
+pub use orgusage_nbp::{NbpClient, NbpConfig};
 /// OpenRouter generation records: parsing, mapping and the fetcher (feature `openrouter`).
 #[cfg(feature = "openrouter")]
 pub use orgusage_openrouter as openrouter;
+pub use pln::{PlnBilling, PlnConfig};
 pub use rust_decimal::Decimal;
 pub use store::{Store, StoreConfig};
 pub use usage::Usage;

@@ -141,7 +141,7 @@ impl GenerationRepo<'_> {
     }
 
     /// Deletes ledger rows strictly older than `days_to_keep` days (default 60) in batches of
-    /// [`CLEANUP_BATCH`], writes an audit row, and returns honest figures. A database error
+    /// 10,000 rows (`CLEANUP_BATCH`), writes an audit row, and returns honest figures. A database error
     /// ends the run with `success: false` and `error` (and an audit row, if the database
     /// still accepts one); batches committed before it stay deleted and are counted. If only
     /// the audit row fails, `success` stays true and `error` says so.

@@ -8,6 +8,7 @@ mod generations;
 mod health;
 mod limits;
 mod mappings;
+mod rates;
 mod reports;
 mod settings;
 pub(crate) mod usage;
@@ -16,6 +17,7 @@ pub use cleanup::CleanupLogEntry;
 pub use clients::ClientRepo;
 pub use generations::GenerationRepo;
 pub use mappings::MappingRepo;
+pub use rates::{ClientHeader, DayCosts, RatesRepo};
 pub use settings::SettingsRepo;
 pub use usage::UsageRepo;
 
