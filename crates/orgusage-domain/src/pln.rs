@@ -148,7 +148,11 @@ impl DailyRate {
 /// assert_eq!(round_pln(dec!(0.6749999)), dec!(0.67));
 /// ```
 pub fn round_pln(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(PLN_DECIMALS, RoundingStrategy::MidpointAwayFromZero)
+    let mut rounded =
+        amount.round_dp_with_strategy(PLN_DECIMALS, RoundingStrategy::MidpointAwayFromZero);
+    // Invoices show grosze: 0.9 is written "0.90" (the value is unchanged).
+    rounded.rescale(PLN_DECIMALS);
+    rounded
 }
 
 /// Converts a USD amount at `rate` and rounds the result once (case 56).
