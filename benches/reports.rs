@@ -49,8 +49,8 @@ const BY_MODEL: &str = "SELECT model_name, MAX(provider), \
      GROUP BY model_name";
 
 const INS_DAILY: &str = "INSERT INTO client_daily_usage (client_org_id, usage_date, total_tokens, \
-     input_tokens, output_tokens, total_requests, raw_cost, markup_cost, primary_model, \
-     unique_users, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     input_tokens, output_tokens, total_requests, raw_cost, markup_cost, \
+     unique_users, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 const INS_USER: &str = "INSERT INTO client_user_daily_usage (client_org_id, user_id, \
      openrouter_user_id, usage_date, total_tokens, input_tokens, output_tokens, total_requests, \
@@ -186,14 +186,6 @@ fn seed_shape(
                 if active == 0 {
                     continue;
                 }
-                // primary model: most tokens, ties by name
-                let primary = (0..12)
-                    .filter(|&m| by_model[m].requests > 0)
-                    .max_by(|&a, &b| {
-                        (by_model[a].tokens(), MODELS[b].0)
-                            .cmp(&(by_model[b].tokens(), MODELS[a].0))
-                    })
-                    .map(|m| MODELS[m].0);
                 for (m, tot) in by_model.iter().enumerate().filter(|(_, t)| t.requests > 0) {
                     let binds = [
                         Val::Text(&id),
@@ -220,7 +212,6 @@ fn seed_shape(
                     Val::Int(day.requests),
                     Val::Int(day.raw),
                     Val::Int(day.markup),
-                    Val::OptText(primary),
                     Val::Int(active),
                     Val::Int(now),
                     Val::Int(now),

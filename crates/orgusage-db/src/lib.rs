@@ -9,6 +9,7 @@ pub mod admin;
 pub mod conn;
 #[doc(hidden)]
 pub mod error;
+mod rawsql;
 pub mod repo;
 #[allow(missing_docs)]
 pub mod schema;

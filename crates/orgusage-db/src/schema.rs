@@ -57,7 +57,6 @@ diesel::table! {
         total_requests -> BigInt,
         raw_cost -> BigInt,
         markup_cost -> BigInt,
-        primary_model -> Nullable<Text>,
         unique_users -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,

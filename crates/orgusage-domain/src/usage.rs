@@ -348,7 +348,8 @@ pub struct ClientDailyUsage {
     /// Marked-up cost (USD).
     #[serde(with = "rust_decimal::serde::str")]
     pub markup_cost: Decimal,
-    /// The model with the most tokens that day (ties: the smaller model id).
+    /// The model with the most tokens that day (ties: the smaller model id), derived from the
+    /// model rows when read.
     pub primary_model: Option<String>,
     /// Distinct users with usage that day.
     pub unique_users: i64,

@@ -54,6 +54,14 @@ impl StoreConfig {
         self
     }
 
+    /// Whether to ping a connection when it leaves the pool (default: off for SQLite, on for
+    /// PostgreSQL so connections killed by a server restart are replaced; the ping costs a
+    /// round trip per operation).
+    pub fn test_connections_on_checkout(mut self, test: bool) -> Self {
+        self.db.test_on_checkout = Some(test);
+        self
+    }
+
     /// How long to wait for a pooled connection (default 30 s).
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.db.connection_timeout = timeout;

@@ -399,7 +399,6 @@ struct DailyRow {
     total_requests: i64,
     raw_cost: i64,
     markup_cost: i64,
-    primary_model: Option<String>,
     unique_users: i64,
     created_at: i64,
     updated_at: i64,
@@ -430,12 +429,30 @@ impl UsageRepo<'_> {
                     d::total_requests,
                     d::raw_cost,
                     d::markup_cost,
-                    d::primary_model,
                     d::unique_users,
                     d::created_at,
                     d::updated_at,
                 ))
                 .load(conn)?;
+            // primary_model is derived here rather than stored: keeping a stored leader current
+            // cost a fourth statement per recorded request.
+            let models: Vec<(NaiveDate, String, i64)> = md::client_model_daily_usage
+                .filter(
+                    md::client_org_id
+                        .eq(client_org_id)
+                        .and(md::usage_date.between(start_date, end_date)),
+                )
+                .select((md::usage_date, md::model_name, md::total_tokens))
+                .load(conn)?;
+            let mut leaders: BTreeMap<NaiveDate, (i64, String)> = BTreeMap::new();
+            for (day, model, tokens) in models {
+                let better = leaders
+                    .get(&day)
+                    .is_none_or(|(t, m)| tokens > *t || (tokens == *t && model < *m));
+                if better {
+                    leaders.insert(day, (tokens, model));
+                }
+            }
             Ok(rows
                 .into_iter()
                 .map(|r| ClientDailyUsage {
@@ -447,7 +464,7 @@ impl UsageRepo<'_> {
                     total_requests: r.total_requests,
                     raw_cost: units_to_decimal(r.raw_cost),
                     markup_cost: units_to_decimal(r.markup_cost),
-                    primary_model: r.primary_model,
+                    primary_model: leaders.remove(&r.usage_date).map(|(_, m)| m),
                     unique_users: r.unique_users,
                     created_at: r.created_at,
                     updated_at: r.updated_at,

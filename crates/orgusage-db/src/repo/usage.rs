@@ -11,7 +11,6 @@ use orgusage_domain::{Clock, Error, Result};
 
 use crate::Database;
 use crate::error::TxError;
-use crate::schema::{client_daily_usage, client_model_daily_usage, client_user_daily_usage};
 
 /// The increments one request adds to the three daily tables.
 #[derive(Debug, Clone)]
@@ -39,184 +38,113 @@ pub(crate) struct ClientBilling {
     pub is_active: bool,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = client_daily_usage)]
-pub(crate) struct NewDaily<'r> {
-    pub(crate) client_org_id: &'r str,
-    pub(crate) usage_date: NaiveDate,
-    pub(crate) total_tokens: i64,
-    pub(crate) input_tokens: i64,
-    pub(crate) output_tokens: i64,
-    pub(crate) total_requests: i64,
-    pub(crate) raw_cost: i64,
-    pub(crate) markup_cost: i64,
-    pub(crate) unique_users: i64,
-    pub(crate) created_at: i64,
-    pub(crate) updated_at: i64,
-}
+/// The three upserts of one request, as fixed SQL (prepared once per connection; see
+/// `crate::rawsql`). `excluded` is the row the INSERT proposed, on SQLite and PostgreSQL alike.
+pub(crate) const UPSERT_USER_DAY: &str = "INSERT INTO client_user_daily_usage \
+    (client_org_id, usage_date, user_id, openrouter_user_id, total_tokens, input_tokens, output_tokens, \
+    total_requests, raw_cost, markup_cost, created_at, updated_at) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) \
+    ON CONFLICT (client_org_id, usage_date, user_id) DO UPDATE SET \
+    openrouter_user_id = excluded.openrouter_user_id, \
+    total_tokens = client_user_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_user_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_user_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_user_daily_usage.total_requests + 1, \
+    raw_cost = client_user_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_user_daily_usage.markup_cost + excluded.markup_cost, \
+    updated_at = excluded.updated_at \
+    RETURNING total_requests";
 
-#[derive(Insertable)]
-#[diesel(table_name = client_user_daily_usage)]
-pub(crate) struct NewUserDaily<'r> {
-    pub(crate) client_org_id: &'r str,
-    pub(crate) user_id: &'r str,
-    pub(crate) openrouter_user_id: &'r str,
-    pub(crate) usage_date: NaiveDate,
-    pub(crate) total_tokens: i64,
-    pub(crate) input_tokens: i64,
-    pub(crate) output_tokens: i64,
-    pub(crate) total_requests: i64,
-    pub(crate) raw_cost: i64,
-    pub(crate) markup_cost: i64,
-    pub(crate) created_at: i64,
-    pub(crate) updated_at: i64,
-}
+/// The client-day upsert; `unique_users` grows by the last bind (1 for a user's first request
+/// of the day, else 0).
+pub(crate) const UPSERT_CLIENT_DAY: &str = "INSERT INTO client_daily_usage \
+    (client_org_id, usage_date, total_tokens, input_tokens, output_tokens, total_requests, raw_cost, \
+    markup_cost, created_at, updated_at, unique_users) \
+    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) \
+    ON CONFLICT (client_org_id, usage_date) DO UPDATE SET \
+    total_tokens = client_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_daily_usage.total_requests + 1, \
+    raw_cost = client_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_daily_usage.markup_cost + excluded.markup_cost, \
+    unique_users = client_daily_usage.unique_users + excluded.unique_users, \
+    updated_at = excluded.updated_at";
 
-#[derive(Insertable)]
-#[diesel(table_name = client_model_daily_usage)]
-pub(crate) struct NewModelDaily<'r> {
-    pub(crate) client_org_id: &'r str,
-    pub(crate) model_name: &'r str,
-    pub(crate) usage_date: NaiveDate,
-    pub(crate) total_tokens: i64,
-    pub(crate) input_tokens: i64,
-    pub(crate) output_tokens: i64,
-    pub(crate) total_requests: i64,
-    pub(crate) raw_cost: i64,
-    pub(crate) markup_cost: i64,
-    pub(crate) provider: Option<&'r str>,
-    pub(crate) created_at: i64,
-    pub(crate) updated_at: i64,
-}
+/// The model-day upsert; the first non-null provider of the day is kept.
+pub(crate) const UPSERT_MODEL_DAY: &str = "INSERT INTO client_model_daily_usage \
+    (client_org_id, usage_date, model_name, total_tokens, input_tokens, output_tokens, total_requests, \
+    raw_cost, markup_cost, provider, created_at, updated_at) \
+    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) \
+    ON CONFLICT (client_org_id, usage_date, model_name) DO UPDATE SET \
+    total_tokens = client_model_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_model_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_model_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_model_daily_usage.total_requests + 1, \
+    raw_cost = client_model_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_model_daily_usage.markup_cost + excluded.markup_cost, \
+    provider = COALESCE(client_model_daily_usage.provider, excluded.provider), \
+    updated_at = excluded.updated_at";
 
-diesel::define_sql_function! {
-    /// SQL `COALESCE` for nullable text.
-    fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::Text>, y: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
-}
-
-/// Applies one request's increments to the three daily tables on a concrete connection.
+/// Applies one request's increments to the three daily tables on a concrete connection: three
+/// atomic upserts, no read-modify-write.
 ///
-/// Statement order matters on PostgreSQL: the client-day row is upserted first, so its row lock
-/// serialises every writer of that client-day before the user and model rows are touched and
-/// before `unique_users` / `primary_model` are derived from them (each later statement sees all
-/// committed predecessors). The lock order is the same in every transaction, so no deadlocks.
+/// Order: the user row first, because its `RETURNING total_requests` tells whether this is the
+/// user's first request of the day (exactly one transaction sees 1), which the client-day upsert
+/// then adds to `unique_users`. Every transaction locks user row, client-day row, model row in
+/// that order, so PostgreSQL cannot deadlock; the client-day lock also orders the monthly-limit
+/// sum that may follow.
 macro_rules! apply_increment {
     ($conn:ident, $inc:expr) => {{
-        #[allow(unused_imports)]
-        use ::diesel::prelude::*;
-        use ::diesel::upsert::excluded;
-        use $crate::repo::usage::{NewDaily, NewModelDaily, NewUserDaily};
-        use $crate::schema::client_daily_usage::dsl as d;
-        use $crate::schema::client_model_daily_usage::dsl as md;
-        use $crate::schema::client_user_daily_usage::dsl as ud;
+        use $crate::rawsql::{Val, stmt};
+        use $crate::repo::usage::{UPSERT_CLIENT_DAY, UPSERT_MODEL_DAY, UPSERT_USER_DAY};
         let inc: &$crate::repo::usage::Increment<'_> = $inc;
-        diesel::insert_into(d::client_daily_usage)
-            .values(&NewDaily {
-                client_org_id: inc.client_org_id,
-                usage_date: inc.usage_date,
-                total_tokens: inc.total_tokens,
-                input_tokens: inc.input_tokens,
-                output_tokens: inc.output_tokens,
-                total_requests: 1,
-                raw_cost: inc.raw_units,
-                markup_cost: inc.markup_units,
-                unique_users: 0,
-                created_at: inc.now,
-                updated_at: inc.now,
-            })
-            .on_conflict((d::client_org_id, d::usage_date))
-            .do_update()
-            .set((
-                d::total_tokens.eq(d::total_tokens + excluded(d::total_tokens)),
-                d::input_tokens.eq(d::input_tokens + excluded(d::input_tokens)),
-                d::output_tokens.eq(d::output_tokens + excluded(d::output_tokens)),
-                d::total_requests.eq(d::total_requests + 1),
-                d::raw_cost.eq(d::raw_cost + excluded(d::raw_cost)),
-                d::markup_cost.eq(d::markup_cost + excluded(d::markup_cost)),
-                d::updated_at.eq(excluded(d::updated_at)),
-            ))
-            .execute($conn)?;
-        let user_requests: i64 = diesel::insert_into(ud::client_user_daily_usage)
-            .values(&NewUserDaily {
-                client_org_id: inc.client_org_id,
-                user_id: inc.user_id,
-                openrouter_user_id: inc.openrouter_user_id,
-                usage_date: inc.usage_date,
-                total_tokens: inc.total_tokens,
-                input_tokens: inc.input_tokens,
-                output_tokens: inc.output_tokens,
-                total_requests: 1,
-                raw_cost: inc.raw_units,
-                markup_cost: inc.markup_units,
-                created_at: inc.now,
-                updated_at: inc.now,
-            })
-            .on_conflict((ud::client_org_id, ud::usage_date, ud::user_id))
-            .do_update()
-            .set((
-                ud::openrouter_user_id.eq(excluded(ud::openrouter_user_id)),
-                ud::total_tokens.eq(ud::total_tokens + excluded(ud::total_tokens)),
-                ud::input_tokens.eq(ud::input_tokens + excluded(ud::input_tokens)),
-                ud::output_tokens.eq(ud::output_tokens + excluded(ud::output_tokens)),
-                ud::total_requests.eq(ud::total_requests + 1),
-                ud::raw_cost.eq(ud::raw_cost + excluded(ud::raw_cost)),
-                ud::markup_cost.eq(ud::markup_cost + excluded(ud::markup_cost)),
-                ud::updated_at.eq(excluded(ud::updated_at)),
-            ))
-            .returning(ud::total_requests)
-            .get_result($conn)?;
-        diesel::insert_into(md::client_model_daily_usage)
-            .values(&NewModelDaily {
-                client_org_id: inc.client_org_id,
-                model_name: inc.model_name,
-                usage_date: inc.usage_date,
-                total_tokens: inc.total_tokens,
-                input_tokens: inc.input_tokens,
-                output_tokens: inc.output_tokens,
-                total_requests: 1,
-                raw_cost: inc.raw_units,
-                markup_cost: inc.markup_units,
-                provider: inc.provider,
-                created_at: inc.now,
-                updated_at: inc.now,
-            })
-            .on_conflict((md::client_org_id, md::usage_date, md::model_name))
-            .do_update()
-            .set((
-                md::total_tokens.eq(md::total_tokens + excluded(md::total_tokens)),
-                md::input_tokens.eq(md::input_tokens + excluded(md::input_tokens)),
-                md::output_tokens.eq(md::output_tokens + excluded(md::output_tokens)),
-                md::total_requests.eq(md::total_requests + 1),
-                md::raw_cost.eq(md::raw_cost + excluded(md::raw_cost)),
-                md::markup_cost.eq(md::markup_cost + excluded(md::markup_cost)),
-                md::provider.eq($crate::repo::usage::coalesce(
-                    md::provider,
-                    excluded(md::provider),
-                )),
-                md::updated_at.eq(excluded(md::updated_at)),
-            ))
-            .execute($conn)?;
-        // primary_model: the model with the most tokens that day, ties broken by name.
-        let leader = md::client_model_daily_usage
-            .filter(
-                md::client_org_id
-                    .eq(inc.client_org_id)
-                    .and(md::usage_date.eq(inc.usage_date)),
-            )
-            .order((md::total_tokens.desc(), md::model_name.asc()))
-            .select(md::model_name.nullable())
-            .limit(1)
-            .single_value();
-        let new_user = i64::from(user_requests == 1);
-        diesel::update(d::client_daily_usage.find((inc.client_org_id, inc.usage_date)))
-            .set((
-                d::unique_users.eq(d::unique_users + new_user),
-                d::primary_model.eq(leader),
-            ))
-            .execute($conn)?;
+        let user_binds = [
+            Val::Text(inc.client_org_id),
+            Val::Date(inc.usage_date),
+            Val::Text(inc.user_id),
+            Val::Text(inc.openrouter_user_id),
+            Val::Int(inc.total_tokens),
+            Val::Int(inc.input_tokens),
+            Val::Int(inc.output_tokens),
+            Val::Int(inc.raw_units),
+            Val::Int(inc.markup_units),
+            Val::Int(inc.now),
+            Val::Int(inc.now),
+        ];
+        let user_requests: i64 = ::diesel::RunQueryDsl::get_result(
+            stmt::<1, ::diesel::sql_types::BigInt>(UPSERT_USER_DAY, &user_binds),
+            $conn,
+        )?;
+        let client_binds = [
+            Val::Text(inc.client_org_id),
+            Val::Date(inc.usage_date),
+            Val::Int(inc.total_tokens),
+            Val::Int(inc.input_tokens),
+            Val::Int(inc.output_tokens),
+            Val::Int(inc.raw_units),
+            Val::Int(inc.markup_units),
+            Val::Int(inc.now),
+            Val::Int(inc.now),
+            Val::Int(i64::from(user_requests == 1)),
+        ];
+        ::diesel::RunQueryDsl::execute(stmt::<2, ()>(UPSERT_CLIENT_DAY, &client_binds), $conn)?;
+        let model_binds = [
+            Val::Text(inc.client_org_id),
+            Val::Date(inc.usage_date),
+            Val::Text(inc.model_name),
+            Val::Int(inc.total_tokens),
+            Val::Int(inc.input_tokens),
+            Val::Int(inc.output_tokens),
+            Val::Int(inc.raw_units),
+            Val::Int(inc.markup_units),
+            Val::OptText(inc.provider),
+            Val::Int(inc.now),
+            Val::Int(inc.now),
+        ];
+        ::diesel::RunQueryDsl::execute(stmt::<3, ()>(UPSERT_MODEL_DAY, &model_binds), $conn)?;
     }};
 }
-#[allow(unused_imports)]
 pub(crate) use apply_increment;
 
 /// Sum of marked-up cost (units) of a client over an inclusive date range.

@@ -13,7 +13,6 @@ CREATE TABLE client_daily_usage (
     total_requests BIGINT NOT NULL DEFAULT 0,
     raw_cost BIGINT NOT NULL DEFAULT 0,
     markup_cost BIGINT NOT NULL DEFAULT 0,
-    primary_model TEXT,
     unique_users BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,

@@ -1,0 +1,81 @@
+//! Fixed SQL texts that diesel prepares once per connection.
+//!
+//! diesel refuses to cache the prepared statement of any `INSERT … ON CONFLICT DO UPDATE` or
+//! `UPDATE` built with its DSL, so each call re-prepared (and on PostgreSQL re-planned) the
+//! usage upserts: measured +120-140 µs per record on SQLite and about +380 µs on PostgreSQL.
+//! A [`Stmt`] is a constant SQL text with a static query id, so it is prepared once per pooled
+//! connection. The SQL is portable: `?` becomes `$n` on PostgreSQL through diesel's binds.
+
+use std::marker::PhantomData;
+
+use chrono::NaiveDate;
+use diesel::QueryResult;
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Date, HasSqlType, Nullable, Text};
+
+/// A value bound to a `?` of a [`Stmt`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Val<'a> {
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    Date(NaiveDate),
+    Int(i64),
+}
+
+/// The query id of statement number `N`: one prepared statement per number and connection.
+pub(crate) struct Id<const N: u32>;
+
+/// Statement number `N` (unique per SQL text) returning rows of SQL type `ST`.
+pub(crate) struct Stmt<'a, const N: u32, ST = ()> {
+    sql: &'static str,
+    binds: &'a [Val<'a>],
+    _st: PhantomData<ST>,
+}
+
+pub(crate) fn stmt<'a, const N: u32, ST>(
+    sql: &'static str,
+    binds: &'a [Val<'a>],
+) -> Stmt<'a, N, ST> {
+    debug_assert_eq!(sql.matches('?').count(), binds.len(), "binds of {sql}");
+    Stmt {
+        sql,
+        binds,
+        _st: PhantomData,
+    }
+}
+
+impl<const N: u32, ST> QueryId for Stmt<'_, N, ST> {
+    type QueryId = Id<N>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const N: u32, ST> Query for Stmt<'_, N, ST> {
+    type SqlType = ST;
+}
+
+impl<const N: u32, ST, C> diesel::RunQueryDsl<C> for Stmt<'_, N, ST> {}
+
+impl<const N: u32, ST, DB> QueryFragment<DB> for Stmt<'_, N, ST>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<Date> + HasSqlType<BigInt>,
+    str: ToSql<Text, DB>,
+    NaiveDate: ToSql<Date, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let mut parts = self.sql.split('?');
+        out.push_sql(parts.next().unwrap_or_default());
+        for (part, val) in parts.zip(self.binds) {
+            match val {
+                Val::Text(s) => out.push_bind_param::<Text, str>(s)?,
+                Val::OptText(s) => out.push_bind_param::<Nullable<Text>, Option<&str>>(s)?,
+                Val::Date(d) => out.push_bind_param::<Date, NaiveDate>(d)?,
+                Val::Int(i) => out.push_bind_param::<BigInt, i64>(i)?,
+            }
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}
