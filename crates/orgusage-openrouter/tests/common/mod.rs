@@ -1,42 +1,29 @@
 //! A loopback HTTP server that answers like OpenRouter's `/api/v1/generation`, and helpers.
 //!
-//! Bounded: it serves on 127.0.0.1 only, stops when dropped, and stops by itself after
-//! `LIFETIME` even if a test forgets it.
+//! Bounded: it is an `orgusage_stub_http::StubServer` on 127.0.0.1, which stops when dropped and
+//! by itself after its default lifetime even if a test forgets it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orgusage_domain::models::ClientOrganization;
 use orgusage_domain::secret::Secret;
 use orgusage_openrouter::{FetcherConfig, GenerationFetcher};
+pub use orgusage_stub_http::Request as Seen;
+use orgusage_stub_http::{Response, StubServer};
 use rust_decimal::Decimal;
 
-const LIFETIME: Duration = Duration::from_secs(30);
 pub const API_KEY: &str = "sk-or-v1-0123456789abcdefTOPSECRETKEY";
 pub const NOT_FOUND_BODY: &str = r#"{"error":{"message":"Generation not found","code":404}}"#;
 
-/// One scripted answer.
+/// One scripted answer: a JSON response, optionally slow or with extra headers.
 #[derive(Clone, Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-    pub delay: Duration,
-    pub headers: Vec<(String, String)>,
-}
+pub struct Reply(pub Response);
 
 impl Reply {
     pub fn new(status: u16, body: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: body.into(),
-            delay: Duration::ZERO,
-            headers: Vec::new(),
-        }
+        Self(Response::new(status, body).with_header("Content-Type", "application/json"))
     }
 
     pub fn ok(body: impl Into<String>) -> Self {
@@ -47,90 +34,38 @@ impl Reply {
         Self::new(404, NOT_FOUND_BODY)
     }
 
-    pub fn slow(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
+    pub fn slow(self, delay: Duration) -> Self {
+        Self(self.0.with_delay(delay))
     }
 
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
+    pub fn header(self, name: &str, value: &str) -> Self {
+        Self(self.0.with_header(name, value))
     }
-}
-
-/// One request the server saw.
-#[derive(Clone, Debug)]
-pub struct Seen {
-    /// Path and query, e.g. `/api/v1/generation?id=gen-1`.
-    pub target: String,
-    /// Header names lower-cased.
-    pub headers: Vec<(String, String)>,
-}
-
-impl Seen {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct Shared {
-    /// Answers in order; the last one repeats.
-    script: Mutex<Vec<Reply>>,
-    seen: Mutex<Vec<Seen>>,
 }
 
 pub struct FakeOpenRouter {
     pub base_url: String,
-    shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    accept_loop: Option<JoinHandle<()>>,
+    server: StubServer,
 }
 
 impl FakeOpenRouter {
     /// A server answering with `script` in order, repeating the last reply.
     pub fn start(script: Vec<Reply>) -> Self {
         assert!(!script.is_empty(), "a script needs at least one reply");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
-        let shared = Arc::new(Shared {
-            script: Mutex::new(script),
-            seen: Mutex::new(Vec::new()),
-        });
-        let stop = Arc::new(AtomicBool::new(false));
-        let accept_loop = {
-            let shared = shared.clone();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let started = Instant::now();
-                while !stop.load(Ordering::Relaxed) && started.elapsed() < LIFETIME {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            let shared = shared.clone();
-                            std::thread::spawn(move || serve(stream, &shared));
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(2)),
-                    }
-                }
-            })
-        };
+        let server =
+            StubServer::start(move |request| script[request.index.min(script.len() - 1)].0.clone());
         Self {
-            base_url: format!("http://127.0.0.1:{port}/api/v1"),
-            shared,
-            stop,
-            accept_loop: Some(accept_loop),
+            base_url: server.url("/api/v1"),
+            server,
         }
     }
 
     pub fn requests(&self) -> Vec<Seen> {
-        self.shared.seen.lock().expect("lock").clone()
+        self.server.requests()
     }
 
     pub fn request_count(&self) -> usize {
-        self.shared.seen.lock().expect("lock").len()
+        self.server.request_count()
     }
 
     /// A config pointed at this server with a short timeout.
@@ -145,15 +80,6 @@ impl FakeOpenRouter {
     /// A fetcher pointed at this server whose pauses are only recorded.
     pub fn fetcher(&self) -> (GenerationFetcher, SleepLog) {
         fetcher_with(self.config())
-    }
-}
-
-impl Drop for FakeOpenRouter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.accept_loop.take() {
-            let _ = handle.join();
-        }
     }
 }
 
@@ -179,60 +105,6 @@ pub fn fetcher_with(config: FetcherConfig) -> (GenerationFetcher, SleepLog) {
     let fetcher = GenerationFetcher::new(config)
         .with_sleeper(move |d: Duration| recorder.lock().expect("lock").push(d));
     (fetcher, log)
-}
-
-fn serve(mut stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) if line.trim().is_empty() => break,
-            Ok(_) => {
-                if let Some((name, value)) = line.trim_end().split_once(':') {
-                    headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-                }
-            }
-        }
-    }
-    let target = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    let reply = {
-        let mut seen = shared.seen.lock().expect("lock");
-        seen.push(Seen { target, headers });
-        let script = shared.script.lock().expect("lock");
-        let index = (seen.len() - 1).min(script.len() - 1);
-        script[index].clone()
-    };
-    if !reply.delay.is_zero() {
-        std::thread::sleep(reply.delay);
-    }
-    let extra: String = reply
-        .headers
-        .iter()
-        .map(|(n, v)| format!("{n}: {v}\r\n"))
-        .collect();
-    let response = format!(
-        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{}",
-        reply.status,
-        reply.body.len(),
-        reply.body
-    );
-    let _ = stream.write_all(response.as_bytes());
-    let _ = stream.flush();
 }
 
 /// OpenRouter's answer for a small, valid generation `id`.
