@@ -13,7 +13,8 @@
 //!   ledger): 1,000,000 old ledger rows over 20 clients plus 1 % young rows that must stay,
 //!   seeded with one set-based `INSERT … SELECT` (recursive CTE on SQLite, `generate_series` on
 //!   PostgreSQL), `processed_at` growing with insertion order as in a real ledger
-//!   (`ORGUSAGE_BENCH_CLEANUP_SCATTERED=1`: scattered over the table instead); then `cleanup_old_processed_generations(Some(60))` (library),
+//!   (`ORGUSAGE_BENCH_CLEANUP_SCATTERED=1`: scattered over the table instead); then
+//!   `cleanup_old_processed_generations(Some(60))` (library),
 //!   `floor_single_delete` (one `DELETE … WHERE processed_at < ?`, the ratio reference) and
 //!   `floor_batched_same_statements` (the library's batch `DELETE … RETURNING` loop alone, no
 //!   counts, tally or audit row), interleaved, 3 runs each, medians and the process's RSS
@@ -258,7 +259,7 @@ fn floor_generation(conn: RawRef<'_>, id: &str, r: &Req, day: Day) -> bool {
 struct Fixture {
     /// `reqs[user * BENCH_MODELS + model]`, one client.
     reqs: Vec<Req>,
-    /// Ids already in the ledger (recorded by the library), each with its request index.
+    /// Ids already in the ledger (recorded by the library); id `k` was booked with `req(k)`.
     dups: Vec<String>,
     day: Day,
 }
