@@ -34,45 +34,8 @@ use common::{MODELS, RawConn, RawPool, RawRef, Val, in_tx, profile, stmt, with_r
 const SEL_BILLING: &str = "SELECT timezone, markup_rate, monthly_limit, is_active \
      FROM client_organizations WHERE id = ? LIMIT ?";
 
-const UPSERT_DAILY: &str = "INSERT INTO client_daily_usage (client_org_id, usage_date, \
-     total_tokens, input_tokens, output_tokens, total_requests, raw_cost, markup_cost, \
-     unique_users, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-     ON CONFLICT (client_org_id, usage_date) DO UPDATE SET \
-     total_tokens = client_daily_usage.total_tokens + excluded.total_tokens, \
-     input_tokens = client_daily_usage.input_tokens + excluded.input_tokens, \
-     output_tokens = client_daily_usage.output_tokens + excluded.output_tokens, \
-     total_requests = client_daily_usage.total_requests + ?, \
-     raw_cost = client_daily_usage.raw_cost + excluded.raw_cost, \
-     markup_cost = client_daily_usage.markup_cost + excluded.markup_cost, \
-     unique_users = client_daily_usage.unique_users + excluded.unique_users, \
-     updated_at = excluded.updated_at";
-
-const UPSERT_USER: &str = "INSERT INTO client_user_daily_usage (client_org_id, user_id, \
-     openrouter_user_id, usage_date, total_tokens, input_tokens, output_tokens, total_requests, \
-     raw_cost, markup_cost, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-     ON CONFLICT (client_org_id, usage_date, user_id) DO UPDATE SET \
-     openrouter_user_id = excluded.openrouter_user_id, \
-     total_tokens = client_user_daily_usage.total_tokens + excluded.total_tokens, \
-     input_tokens = client_user_daily_usage.input_tokens + excluded.input_tokens, \
-     output_tokens = client_user_daily_usage.output_tokens + excluded.output_tokens, \
-     total_requests = client_user_daily_usage.total_requests + ?, \
-     raw_cost = client_user_daily_usage.raw_cost + excluded.raw_cost, \
-     markup_cost = client_user_daily_usage.markup_cost + excluded.markup_cost, \
-     updated_at = excluded.updated_at \
-     RETURNING client_user_daily_usage.total_requests";
-
-const UPSERT_MODEL: &str = "INSERT INTO client_model_daily_usage (client_org_id, model_name, \
-     usage_date, total_tokens, input_tokens, output_tokens, total_requests, raw_cost, \
-     markup_cost, provider, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-     ON CONFLICT (client_org_id, usage_date, model_name) DO UPDATE SET \
-     total_tokens = client_model_daily_usage.total_tokens + excluded.total_tokens, \
-     input_tokens = client_model_daily_usage.input_tokens + excluded.input_tokens, \
-     output_tokens = client_model_daily_usage.output_tokens + excluded.output_tokens, \
-     total_requests = client_model_daily_usage.total_requests + ?, \
-     raw_cost = client_model_daily_usage.raw_cost + excluded.raw_cost, \
-     markup_cost = client_model_daily_usage.markup_cost + excluded.markup_cost, \
-     provider = COALESCE(client_model_daily_usage.provider, excluded.provider), \
-     updated_at = excluded.updated_at";
+// The three upserts are the library's own texts, so the floor cannot drift from what it sends.
+use orgusage_db::sql::{UPSERT_CLIENT_DAY, UPSERT_MODEL_DAY, UPSERT_USER_DAY};
 
 /// One request: the library's record and the values the floor binds.
 struct Req {
@@ -137,44 +100,38 @@ fn floor_record(conn: RawRef<'_>, r: &Req, day: Day, floor: Floor, cached: bool)
             Val::Int(total),
             Val::Int(r.input),
             Val::Int(r.output),
-            Val::Int(1),
             Val::Int(r.raw),
             Val::Int(r.markup),
+            Val::Int(day.now),
+            Val::Int(day.now),
             Val::Int(new_user),
-            Val::Int(day.now),
-            Val::Int(day.now),
-            Val::Int(1),
         ]
     };
     let user = [
         Val::Text(&r.client),
+        Val::Date(day.date),
         Val::Text(&r.user),
         Val::Text(&r.or_user),
-        Val::Date(day.date),
         Val::Int(total),
         Val::Int(r.input),
         Val::Int(r.output),
-        Val::Int(1),
         Val::Int(r.raw),
         Val::Int(r.markup),
         Val::Int(day.now),
         Val::Int(day.now),
-        Val::Int(1),
     ];
     let model = [
         Val::Text(&r.client),
-        Val::Text(r.model),
         Val::Date(day.date),
+        Val::Text(r.model),
         Val::Int(total),
         Val::Int(r.input),
         Val::Int(r.output),
-        Val::Int(1),
         Val::Int(r.raw),
         Val::Int(r.markup),
         Val::OptText(Some(r.provider)),
         Val::Int(day.now),
         Val::Int(day.now),
-        Val::Int(1),
     ];
     let billing = [Val::Text(&r.client), Val::Int(1)];
     let same = floor == Floor::SameStatements;
@@ -189,10 +146,10 @@ fn floor_record(conn: RawRef<'_>, r: &Req, day: Day, floor: Floor, cached: bool)
             );
         }
         // The library's order: user row first (its RETURNING tells whether the user is new today).
-        let user_requests: i64 = stmt::<3, BigInt>(UPSERT_USER, &user, cached).get_result(c)?;
+        let user_requests: i64 = stmt::<3, BigInt>(UPSERT_USER_DAY, &user, cached).get_result(c)?;
         let daily = daily(i64::from(user_requests == 1));
-        stmt::<2, ()>(UPSERT_DAILY, &daily, cached).execute(c)?;
-        stmt::<4, ()>(UPSERT_MODEL, &model, cached).execute(c)?;
+        stmt::<2, ()>(UPSERT_CLIENT_DAY, &daily, cached).execute(c)?;
+        stmt::<4, ()>(UPSERT_MODEL_DAY, &model, cached).execute(c)?;
         Ok(user_requests)
     }))
     .expect("floor record")

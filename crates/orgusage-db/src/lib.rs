@@ -13,6 +13,7 @@ mod rawsql;
 pub mod repo;
 #[allow(missing_docs)]
 pub mod schema;
+pub mod sql;
 
 pub use conn::{Backend, Database, DbConfig};
 pub use repo::{CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo};

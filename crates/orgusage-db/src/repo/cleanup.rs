@@ -66,19 +66,6 @@ struct NewLog<'a> {
     created_at: i64,
 }
 
-#[cfg(feature = "sqlite")]
-const SQLITE_DELETE_BATCH: &str = "DELETE FROM processed_generations WHERE rowid IN \
-     (SELECT rowid FROM processed_generations WHERE processed_at < ? LIMIT ?) \
-     RETURNING client_org_id, total_tokens, total_cost, \
-     LENGTH(CAST(id AS BLOB)) + LENGTH(CAST(client_org_id AS BLOB)) AS payload";
-
-// SKIP LOCKED lets several instances clean at once without waiting on each other's batches.
-#[cfg(feature = "postgres")]
-const POSTGRES_DELETE_BATCH: &str = "DELETE FROM processed_generations WHERE ctid = ANY(ARRAY( \
-     SELECT ctid FROM processed_generations WHERE processed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)) \
-     RETURNING client_org_id, total_tokens, total_cost, \
-     CAST(octet_length(id) + octet_length(client_org_id) AS BIGINT) AS payload";
-
 #[derive(Default)]
 struct Tally {
     deleted: i64,
@@ -120,7 +107,7 @@ impl GenerationRepo<'_> {
                 let _turn = self.db.write_turn();
                 let mut conn = checkout(pool)?;
                 conn.immediate_transaction(|c| {
-                    diesel::sql_query(SQLITE_DELETE_BATCH)
+                    diesel::sql_query(crate::sql::SQLITE_DELETE_BATCH)
                         .bind::<BigInt, _>(cutoff)
                         .bind::<BigInt, _>(SQLITE_CLEANUP_BATCH)
                         .load(c)
@@ -132,7 +119,7 @@ impl GenerationRepo<'_> {
                 use diesel::Connection;
                 let mut conn = checkout(pool)?;
                 conn.transaction(|c| {
-                    diesel::sql_query(POSTGRES_DELETE_BATCH)
+                    diesel::sql_query(crate::sql::POSTGRES_DELETE_BATCH)
                         .bind::<BigInt, _>(cutoff)
                         .bind::<BigInt, _>(CLEANUP_BATCH)
                         .load(c)

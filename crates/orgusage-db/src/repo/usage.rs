@@ -38,54 +38,6 @@ pub(crate) struct ClientBilling {
     pub is_active: bool,
 }
 
-/// The three upserts of one request, as fixed SQL (prepared once per connection; see
-/// `crate::rawsql`). `excluded` is the row the INSERT proposed, on SQLite and PostgreSQL alike.
-pub(crate) const UPSERT_USER_DAY: &str = "INSERT INTO client_user_daily_usage \
-    (client_org_id, usage_date, user_id, openrouter_user_id, total_tokens, input_tokens, output_tokens, \
-    total_requests, raw_cost, markup_cost, created_at, updated_at) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) \
-    ON CONFLICT (client_org_id, usage_date, user_id) DO UPDATE SET \
-    openrouter_user_id = excluded.openrouter_user_id, \
-    total_tokens = client_user_daily_usage.total_tokens + excluded.total_tokens, \
-    input_tokens = client_user_daily_usage.input_tokens + excluded.input_tokens, \
-    output_tokens = client_user_daily_usage.output_tokens + excluded.output_tokens, \
-    total_requests = client_user_daily_usage.total_requests + 1, \
-    raw_cost = client_user_daily_usage.raw_cost + excluded.raw_cost, \
-    markup_cost = client_user_daily_usage.markup_cost + excluded.markup_cost, \
-    updated_at = excluded.updated_at \
-    RETURNING total_requests";
-
-/// The client-day upsert; `unique_users` grows by the last bind (1 for a user's first request
-/// of the day, else 0).
-pub(crate) const UPSERT_CLIENT_DAY: &str = "INSERT INTO client_daily_usage \
-    (client_org_id, usage_date, total_tokens, input_tokens, output_tokens, total_requests, raw_cost, \
-    markup_cost, created_at, updated_at, unique_users) \
-    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) \
-    ON CONFLICT (client_org_id, usage_date) DO UPDATE SET \
-    total_tokens = client_daily_usage.total_tokens + excluded.total_tokens, \
-    input_tokens = client_daily_usage.input_tokens + excluded.input_tokens, \
-    output_tokens = client_daily_usage.output_tokens + excluded.output_tokens, \
-    total_requests = client_daily_usage.total_requests + 1, \
-    raw_cost = client_daily_usage.raw_cost + excluded.raw_cost, \
-    markup_cost = client_daily_usage.markup_cost + excluded.markup_cost, \
-    unique_users = client_daily_usage.unique_users + excluded.unique_users, \
-    updated_at = excluded.updated_at";
-
-/// The model-day upsert; the first non-null provider of the day is kept.
-pub(crate) const UPSERT_MODEL_DAY: &str = "INSERT INTO client_model_daily_usage \
-    (client_org_id, usage_date, model_name, total_tokens, input_tokens, output_tokens, total_requests, \
-    raw_cost, markup_cost, provider, created_at, updated_at) \
-    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) \
-    ON CONFLICT (client_org_id, usage_date, model_name) DO UPDATE SET \
-    total_tokens = client_model_daily_usage.total_tokens + excluded.total_tokens, \
-    input_tokens = client_model_daily_usage.input_tokens + excluded.input_tokens, \
-    output_tokens = client_model_daily_usage.output_tokens + excluded.output_tokens, \
-    total_requests = client_model_daily_usage.total_requests + 1, \
-    raw_cost = client_model_daily_usage.raw_cost + excluded.raw_cost, \
-    markup_cost = client_model_daily_usage.markup_cost + excluded.markup_cost, \
-    provider = COALESCE(client_model_daily_usage.provider, excluded.provider), \
-    updated_at = excluded.updated_at";
-
 /// Applies one request's increments to the three daily tables on a concrete connection: three
 /// atomic upserts, no read-modify-write.
 ///
@@ -97,7 +49,7 @@ pub(crate) const UPSERT_MODEL_DAY: &str = "INSERT INTO client_model_daily_usage 
 macro_rules! apply_increment {
     ($conn:ident, $inc:expr) => {{
         use $crate::rawsql::{Val, stmt};
-        use $crate::repo::usage::{UPSERT_CLIENT_DAY, UPSERT_MODEL_DAY, UPSERT_USER_DAY};
+        use $crate::sql::{UPSERT_CLIENT_DAY, UPSERT_MODEL_DAY, UPSERT_USER_DAY};
         let inc: &$crate::repo::usage::Increment<'_> = $inc;
         let user_binds = [
             Val::Text(inc.client_org_id),

@@ -1,0 +1,68 @@
+//! The fixed SQL texts of the hot paths (usage upserts, cleanup batches).
+//!
+//! They live in one place so that the library and the benchmarks' raw-SQL floors run exactly
+//! the same statements; the floors import them instead of keeping copies.
+
+/// The user-day upsert of one request; `RETURNING total_requests` is 1 exactly for the user's
+/// first request of the day. All three upserts are prepared once per connection (see
+/// `crate::rawsql`); `excluded` is the row the INSERT proposed, on SQLite and PostgreSQL alike.
+pub const UPSERT_USER_DAY: &str = "INSERT INTO client_user_daily_usage \
+    (client_org_id, usage_date, user_id, openrouter_user_id, total_tokens, input_tokens, output_tokens, \
+    total_requests, raw_cost, markup_cost, created_at, updated_at) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) \
+    ON CONFLICT (client_org_id, usage_date, user_id) DO UPDATE SET \
+    openrouter_user_id = excluded.openrouter_user_id, \
+    total_tokens = client_user_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_user_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_user_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_user_daily_usage.total_requests + 1, \
+    raw_cost = client_user_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_user_daily_usage.markup_cost + excluded.markup_cost, \
+    updated_at = excluded.updated_at \
+    RETURNING total_requests";
+
+/// The client-day upsert; `unique_users` grows by the last bind (1 for a user's first request
+/// of the day, else 0).
+pub const UPSERT_CLIENT_DAY: &str = "INSERT INTO client_daily_usage \
+    (client_org_id, usage_date, total_tokens, input_tokens, output_tokens, total_requests, raw_cost, \
+    markup_cost, created_at, updated_at, unique_users) \
+    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) \
+    ON CONFLICT (client_org_id, usage_date) DO UPDATE SET \
+    total_tokens = client_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_daily_usage.total_requests + 1, \
+    raw_cost = client_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_daily_usage.markup_cost + excluded.markup_cost, \
+    unique_users = client_daily_usage.unique_users + excluded.unique_users, \
+    updated_at = excluded.updated_at";
+
+/// The model-day upsert; the first non-null provider of the day is kept.
+pub const UPSERT_MODEL_DAY: &str = "INSERT INTO client_model_daily_usage \
+    (client_org_id, usage_date, model_name, total_tokens, input_tokens, output_tokens, total_requests, \
+    raw_cost, markup_cost, provider, created_at, updated_at) \
+    VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) \
+    ON CONFLICT (client_org_id, usage_date, model_name) DO UPDATE SET \
+    total_tokens = client_model_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_model_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_model_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_model_daily_usage.total_requests + 1, \
+    raw_cost = client_model_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_model_daily_usage.markup_cost + excluded.markup_cost, \
+    provider = COALESCE(client_model_daily_usage.provider, excluded.provider), \
+    updated_at = excluded.updated_at";
+
+/// One cleanup batch on SQLite: binds the cut-off and the batch size.
+pub const SQLITE_DELETE_BATCH: &str = "DELETE FROM processed_generations WHERE rowid IN \
+     (SELECT rowid FROM processed_generations WHERE processed_at < ? LIMIT ?) \
+     RETURNING client_org_id, total_tokens, total_cost, \
+     LENGTH(CAST(id AS BLOB)) + LENGTH(CAST(client_org_id AS BLOB)) AS payload";
+
+// SKIP LOCKED lets several instances clean at once without waiting on each other's batches.
+/// One cleanup batch on PostgreSQL: binds the cut-off and the batch size.
+pub const POSTGRES_DELETE_BATCH: &str = "DELETE FROM processed_generations WHERE ctid = ANY(ARRAY( \
+     SELECT ctid FROM processed_generations WHERE processed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)) \
+     RETURNING client_org_id, total_tokens, total_cost, \
+     CAST(octet_length(id) + octet_length(client_org_id) AS BIGINT) AS payload";
+
+pub use crate::repo::cleanup::{CLEANUP_BATCH, SQLITE_CLEANUP_BATCH};
