@@ -4,14 +4,17 @@
 //! the same statements; the floors import them instead of keeping copies.
 
 /// The user-day upsert of one request; `RETURNING total_requests` is 1 exactly for the user's
-/// first request of the day. All three upserts are prepared once per connection (see
+/// first request of the day. The day keeps the greatest `openrouter_user_id` it was given (a
+/// portable `CASE`, the same comparison as the reports' `MAX`), so the by-user report's value
+/// does not depend on the order of the writes. All three upserts are prepared once per connection (see
 /// `crate::rawsql`); `excluded` is the row the INSERT proposed, on SQLite and PostgreSQL alike.
 pub const UPSERT_USER_DAY: &str = "INSERT INTO client_user_daily_usage \
     (client_org_id, usage_date, user_id, openrouter_user_id, total_tokens, input_tokens, output_tokens, \
     total_requests, raw_cost, markup_cost, created_at, updated_at) \
     VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) \
     ON CONFLICT (client_org_id, usage_date, user_id) DO UPDATE SET \
-    openrouter_user_id = excluded.openrouter_user_id, \
+    openrouter_user_id = CASE WHEN excluded.openrouter_user_id > client_user_daily_usage.openrouter_user_id \
+    THEN excluded.openrouter_user_id ELSE client_user_daily_usage.openrouter_user_id END, \
     total_tokens = client_user_daily_usage.total_tokens + excluded.total_tokens, \
     input_tokens = client_user_daily_usage.input_tokens + excluded.input_tokens, \
     output_tokens = client_user_daily_usage.output_tokens + excluded.output_tokens, \

@@ -65,6 +65,64 @@ fn scaled_to_i64(value: Decimal) -> Option<i64> {
     i64::try_from(scaled).ok()
 }
 
+/// `amount × rate`, where the rate is given in storage units (nano-units, `1.3` = `1_300_000_000`),
+/// as storage units of the product: computed exactly from the amount *as given* (all of its up to
+/// 28 decimal places) and rounded once, half away from zero, to 1e-9.
+///
+/// This is the markup boundary: the amount is never rounded to 1e-9 before it is multiplied, and
+/// no intermediate `Decimal` product is formed (one with more than 28 decimal places would already
+/// be rounded by `rust_decimal`, a second rounding). The integer arithmetic is exact in `i128`
+/// for every amount a `Decimal` can hold and every rate up to 1000 (see [`validate_markup_rate`]).
+///
+/// ```
+/// use rust_decimal_macros::dec;
+/// use orgusage_domain::money::mul_rate_to_units;
+///
+/// // 0.0000123456789012 x 1.3 = 0.00001604938257156 -> 16 049 nano-USD (one rounding).
+/// assert_eq!(mul_rate_to_units(dec!(0.0000123456789012), 1_300_000_000).unwrap(), 16_049);
+/// // 0.00000000149 x 2 = 0.00000000298 -> 3 nano-USD (not 1 x 2 = 2).
+/// assert_eq!(mul_rate_to_units(dec!(0.00000000149), 2_000_000_000).unwrap(), 3);
+/// ```
+pub fn mul_rate_to_units(amount: Decimal, rate_units: i64) -> Result<i64> {
+    let overflow = || {
+        Error::Overflow(format!(
+            "{amount} x {} does not fit the storage range",
+            units_to_decimal(rate_units)
+        ))
+    };
+    if !(0..=MAX_RATE_UNITS).contains(&rate_units) {
+        return Err(Error::invalid(
+            "markup_rate",
+            format!("{} is outside 0..=1000", units_to_decimal(rate_units)),
+        ));
+    }
+    // amount = m / 10^s, rate = r / 10^9, so units = round(m * r / 10^s). m < 2^96 and
+    // r <= 10^12 make m * r up to ~2^136, past i128: split m = q * d + rem (d = 10^s) and
+    // r = r1 * 10^6 + r0, so every partial product stays below 10^35.
+    let negative = amount.is_sign_negative();
+    let m = i128::try_from(amount.mantissa().unsigned_abs()).map_err(|_| overflow())?;
+    let d = 10_i128.pow(amount.scale());
+    let r = i128::from(rate_units);
+    let (q, rem) = (m / d, m % d);
+    let whole = q.checked_mul(r).ok_or_else(overflow)?;
+    let (r1, r0) = (r / 1_000_000, r % 1_000_000);
+    // rem * r = a * 10^6 + b with a = rem * r1 = qa * d + ra, so rem * r / d = qa * 10^6 + c / d.
+    let a = rem * r1;
+    let (qa, ra) = (a / d, a % d);
+    let c = ra * 1_000_000 + rem * r0;
+    let (qc, rc) = (c / d, c % d);
+    // Half away from zero: the magnitude is rounded up when the remainder is at least half.
+    let round_up = i128::from(2 * rc >= d);
+    let magnitude = whole
+        .checked_add(qa * 1_000_000 + qc + round_up)
+        .ok_or_else(overflow)?;
+    let signed = if negative { -magnitude } else { magnitude };
+    i64::try_from(signed).map_err(|_| overflow())
+}
+
+/// The largest rate [`mul_rate_to_units`] accepts, in storage units: 1000.
+const MAX_RATE_UNITS: i64 = 1_000 * 1_000_000_000;
+
 /// `raw_cost × markup_rate`, rounded once to storage precision; negative inputs are errors.
 ///
 /// ```
@@ -79,10 +137,8 @@ pub fn calculate_markup_cost(raw_cost: Decimal, markup_rate: Decimal) -> Result<
         return Err(Error::invalid("raw_cost", "Negative cost not allowed"));
     }
     validate_markup_rate(markup_rate)?;
-    let product = raw_cost
-        .checked_mul(markup_rate)
-        .ok_or_else(|| Error::Overflow(format!("{raw_cost} x {markup_rate}")))?;
-    Ok(units_to_decimal(amount_to_units(product)?))
+    let rate_units = rate_to_units("markup_rate", markup_rate)?;
+    Ok(units_to_decimal(mul_rate_to_units(raw_cost, rate_units)?))
 }
 
 /// Checks a markup rate: strictly positive, at most 1000, at most nine decimal places.
@@ -160,6 +216,39 @@ mod tests {
     }
 
     #[test]
+    fn mul_rate_rounds_the_exact_product_once() {
+        let cases = [
+            (dec!(0.0000123456789012), 1_300_000_000, 16_049),
+            (dec!(0.00000000149), 2_000_000_000, 3),
+            (dec!(0.0000000004), 1_000_000_000_000, 400),
+            (dec!(0.0000000015), 1_000_000_000, 2),
+            (dec!(0.0000000025), 1_000_000_000, 3),
+            (dec!(0.0000000004999999999999999999), 1_000_000_000, 0),
+            (dec!(0.0000000004999999999999999999), 1_000_000_001, 1),
+            (dec!(-0.0000000015), 1_000_000_000, -2),
+            (dec!(0), 1_300_000_000, 0),
+            (dec!(9223372036.854775807), 1_000_000_000, i64::MAX),
+        ];
+        for (amount, rate, want) in cases {
+            assert_eq!(
+                mul_rate_to_units(amount, rate).unwrap(),
+                want,
+                "{amount} x {rate}"
+            );
+        }
+        assert!(matches!(
+            mul_rate_to_units(dec!(9223372036.854775807), 1_000_000_001),
+            Err(Error::Overflow(_))
+        ));
+        assert!(matches!(
+            mul_rate_to_units(Decimal::MAX, 1_000_000_000_000),
+            Err(Error::Overflow(_))
+        ));
+        assert!(mul_rate_to_units(dec!(1), -1).is_err());
+        assert!(mul_rate_to_units(dec!(1), 1_000_000_000_001).is_err());
+    }
+
+    #[test]
     fn storage_round_trip_and_rounding() {
         assert_eq!(amount_to_units(dec!(0.0000000005)).unwrap(), 1);
         assert_eq!(amount_to_units(dec!(0.0000000004)).unwrap(), 0);
@@ -186,6 +275,31 @@ mod props {
         fn sum_of_units_equals_units_of_sum(parts in proptest::collection::vec(0_i64..1_000_000_000_000, 1..50)) {
             let decimal_sum: Decimal = parts.iter().map(|u| units_to_decimal(*u)).sum();
             prop_assert_eq!(amount_to_units(decimal_sum).unwrap(), parts.iter().sum::<i64>());
+        }
+
+        /// Against a direct i128 evaluation where `m x r` fits (up to 18 decimal places).
+        #[test]
+        fn mul_rate_is_exactly_one_rounding(m in 0_i64..1_000_000_000_000_000_000, scale in 0_u32..=18, rate in 0_i64..=1_000_000_000_000) {
+            let amount = Decimal::new(m, scale);
+            let product = i128::from(m) * i128::from(rate);
+            let d = 10_i128.pow(scale);
+            let want = product / d + i128::from(2 * (product % d) >= d);
+            match i64::try_from(want) {
+                Ok(want) => prop_assert_eq!(mul_rate_to_units(amount, rate).unwrap(), want),
+                Err(_) => prop_assert!(matches!(mul_rate_to_units(amount, rate), Err(Error::Overflow(_)))),
+            }
+            prop_assert_eq!(mul_rate_to_units(-amount, rate).ok(), mul_rate_to_units(amount, rate).ok().map(|u| -u));
+        }
+
+        /// Every decimal place of the amount counts (28 places, where a `Decimal` product
+        /// would already have been rounded once); `m x r` < 10^38 still fits i128 here.
+        #[test]
+        fn mul_rate_uses_all_28_places(m in 0_i128..100_000_000_000_000_000_000_000_000, rate in 0_i64..=1_000_000_000_000) {
+            let amount = Decimal::from_i128_with_scale(m, 28);
+            let product = m * i128::from(rate);
+            let d = 10_i128.pow(28);
+            let want = product / d + i128::from(2 * (product % d) >= d);
+            prop_assert_eq!(i128::from(mul_rate_to_units(amount, rate).unwrap()), want);
         }
 
         #[test]

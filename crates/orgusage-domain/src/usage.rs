@@ -161,9 +161,12 @@ pub struct RecordedUsage {
     /// Marked-up cost added (USD), after the single rounding to 1e-9.
     #[serde(with = "rust_decimal::serde::str")]
     pub markup_cost: Decimal,
-    /// The client's monthly limit status after this record, when the client has a limit.
+    /// When the client has a limit: the limit status, after this record, of the client-local
+    /// month the record was booked into (usually the current month; `month_start` says which).
     pub monthly_limit: Option<MonthlyLimitStatus>,
-    /// True when this very record moved the client from under its limit to at or over it.
+    /// True when this very record moved its month from under the limit to at or over it.
+    /// Exactly one record reports each month's crossing, whichever days of the month the
+    /// records are booked on and however many instances write at once.
     pub limit_crossed: bool,
 }
 
@@ -180,7 +183,8 @@ pub struct MonthlyLimitStatus {
     pub monthly_limit: Option<Decimal>,
     /// First day of the client-local month.
     pub month_start: NaiveDate,
-    /// Marked-up spend from `month_start` to the client's today (inclusive).
+    /// Marked-up spend booked into the month: every day from `month_start` to the month's last
+    /// day, so usage booked ahead on a later day of the month counts too.
     #[serde(with = "rust_decimal::serde::str")]
     pub spent: Decimal,
     /// `max(limit - spent, 0)`, when there is a limit.
@@ -357,4 +361,32 @@ pub struct ClientDailyUsage {
     pub created_at: i64,
     /// Unix seconds of the last write of the day.
     pub updated_at: i64,
+}
+
+/// The inclusive date range of a report: the given dates; without `end`, the client's `today`;
+/// without `start`, the first day of `end`'s month. A `start` after the `end` is
+/// [`Error::InvalidInput`].
+///
+/// ```
+/// use chrono::NaiveDate;
+/// use orgusage_domain::usage::report_range;
+/// let d = |m, d| NaiveDate::from_ymd_opt(2025, m, d).unwrap();
+/// assert_eq!(report_range(None, None, d(7, 24)).unwrap(), (d(7, 1), d(7, 24)));
+/// assert_eq!(report_range(Some(d(6, 30)), None, d(7, 24)).unwrap(), (d(6, 30), d(7, 24)));
+/// assert!(report_range(Some(d(8, 1)), None, d(7, 31)).is_err());
+/// ```
+pub fn report_range(
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate)> {
+    let end = end.unwrap_or(today);
+    let start = start.unwrap_or_else(|| crate::timezone::month_start(end));
+    if start > end {
+        return Err(Error::invalid(
+            "start_date",
+            format!("{start} is after end_date {end}"),
+        ));
+    }
+    Ok((start, end))
 }

@@ -32,8 +32,9 @@ pub const CLEANUP_BATCH: i64 = 10_000;
 /// so fewer, larger batches are faster (1M rows: 5.45 s at 10,000); a batch still holds the
 /// write lock only for a fraction of a second and memory stays bounded by one batch.
 pub const SQLITE_CLEANUP_BATCH: i64 = 25_000;
-/// Fixed bytes per ledger row besides its two text columns: four BIGINTs and a DATE.
-const FIXED_ROW_BYTES: i64 = 36;
+/// Fixed bytes per ledger row besides its two text columns: three BIGINTs (`processed_at`,
+/// `total_cost`, `total_tokens`, 8 bytes each) and a DATE (`generation_date`, 4 bytes).
+const FIXED_ROW_BYTES: i64 = 3 * 8 + 4;
 
 #[derive(QueryableByName)]
 struct Deleted {

@@ -16,6 +16,7 @@ use super::usage::{
     prepare,
 };
 use crate::Database;
+use crate::schema::client_organizations::dsl as co;
 use crate::schema::processed_generations::{self, dsl as pg};
 
 #[derive(Insertable)]
@@ -47,19 +48,31 @@ impl UsageRepo<'_> {
         let (raw_units, explicit_markup) = record.validate()?;
         let total_tokens = record.total_tokens()?;
         let client = record.client_org_id.as_str();
-        let seen: bool = crate::with_conn!(self.db, |conn| {
-            Ok(diesel::select(diesel::dsl::exists(
-                pg::processed_generations.find((client, generation_id)),
+        // One read: is the client active, and is the id known? An inactive client is NotFound
+        // even for a known id, as for every other write (nothing is written either way).
+        let (active, seen): (bool, bool) = crate::with_conn!(self.db, |conn| {
+            Ok(diesel::select((
+                diesel::dsl::exists(
+                    co::client_organizations.filter(co::id.eq(client).and(co::is_active.eq(true))),
+                ),
+                diesel::dsl::exists(pg::processed_generations.find((client, generation_id))),
             ))
             .get_result(conn)?)
         })?;
-        if seen {
-            return Ok(GenerationOutcome::Duplicate);
+        match (active, seen) {
+            (true, true) => return Ok(GenerationOutcome::Duplicate),
+            (true, false) => {}
+            (false, _) => {
+                return Err(Error::NotFound {
+                    entity: "client",
+                    id: client.to_string(),
+                });
+            }
         }
         let now = self.clock.now();
         crate::write_tx!(self.db, |conn| {
             let billing: ClientBilling = load_billing!(conn, client)?;
-            let prepared = prepare(&billing, record, raw_units, explicit_markup, now)?;
+            let prepared = prepare(&billing, record, explicit_markup, now)?;
             let inserted = diesel::insert_into(pg::processed_generations)
                 .values(&NewLedgerRow {
                     client_org_id: client,

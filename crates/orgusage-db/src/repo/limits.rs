@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use orgusage_domain::Result;
 use orgusage_domain::money::units_to_decimal;
-use orgusage_domain::timezone::{local_date_at, month_start, parse_timezone};
+use orgusage_domain::timezone::{local_date_at, month_end, month_start, parse_timezone};
 use orgusage_domain::usage::MonthlyLimitStatus;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -51,7 +51,8 @@ impl UsageRepo<'_> {
             let tz = parse_timezone(&client.timezone).map_err(TxError::from)?;
             let today = local_date_at(tz, now);
             let first = month_start(today);
-            let spent = month_markup_units!(conn, client_org_id, first, today);
+            // The whole month: usage booked on a later day of it counts as this month's spend.
+            let spent = month_markup_units!(conn, client_org_id, first, month_end(today));
             Ok(limit_status(client_org_id, client.monthly_limit, first, spent, None).0)
         })
     }

@@ -4,10 +4,10 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use orgusage_domain::money::{amount_to_units, units_to_decimal};
-use orgusage_domain::timezone::{local_date_at, month_start, parse_timezone};
+use orgusage_domain::money::{mul_rate_to_units, units_to_decimal};
+use orgusage_domain::timezone::{local_date_at, month_end, month_start, parse_timezone};
 use orgusage_domain::usage::{CatalogueModel, RecordedUsage, UsageRecord};
-use orgusage_domain::{Clock, Error, Result};
+use orgusage_domain::{Clock, Result};
 
 use crate::Database;
 use crate::error::TxError;
@@ -116,9 +116,58 @@ macro_rules! month_markup_units {
 }
 pub(crate) use month_markup_units;
 
-/// After `apply_increment!`: the client's monthly limit status and whether this record crossed
-/// it. The month is summed *after* the client-day row was locked by the increment, so on
-/// PostgreSQL every writer of that day sees its predecessors and exactly one sees the crossing.
+/// Serialises, per client, the writers that sum a limited client's month (see
+/// `limit_after_increment!`). A no-op on SQLite, whose writers are serialised by `BEGIN
+/// IMMEDIATE` already.
+pub(crate) trait MonthLock {
+    /// Waits until no other transaction of this client is between its increment and its commit.
+    fn lock_client_month(&mut self, client_org_id: &str) -> diesel::QueryResult<()>;
+}
+
+impl<C> MonthLock for diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionManager<C>>
+where
+    C: MonthLock + diesel::r2d2::R2D2Connection + 'static,
+{
+    fn lock_client_month(&mut self, client_org_id: &str) -> diesel::QueryResult<()> {
+        (**self).lock_client_month(client_org_id)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl MonthLock for diesel::SqliteConnection {
+    fn lock_client_month(&mut self, _client_org_id: &str) -> diesel::QueryResult<()> {
+        Ok(())
+    }
+}
+
+/// First key of the two-key advisory locks that orgusage takes ("orgu"), so they cannot collide
+/// with a host's single-key locks.
+#[cfg(feature = "postgres")]
+const ADVISORY_NAMESPACE: i32 = 0x6f72_6775;
+
+#[cfg(feature = "postgres")]
+impl MonthLock for diesel::PgConnection {
+    fn lock_client_month(&mut self, client_org_id: &str) -> diesel::QueryResult<()> {
+        // Transaction-scoped, so it is released by COMMIT/ROLLBACK and is safe behind PgBouncer
+        // in transaction mode. Two clients whose ids hash alike merely share a lock.
+        diesel::sql_query(format!(
+            "SELECT pg_advisory_xact_lock({ADVISORY_NAMESPACE}, hashtext($1))"
+        ))
+        .bind::<diesel::sql_types::Text, _>(client_org_id)
+        .execute(self)
+        .map(|_| ())
+    }
+}
+
+/// After `apply_increment!`: the limit status of the month the record was booked into, and
+/// whether this record crossed it.
+///
+/// Writers of one client-day are already ordered by the client-day row lock, but writers of
+/// *different* days of one month are not, and on PostgreSQL each could sum the month without
+/// seeing the other's uncommitted increment: neither would report the crossing. So a client
+/// with a limit first takes a transaction-scoped lock on its months; the sum, a new statement
+/// with a new snapshot, then sees every predecessor, and exactly one writer sees the crossing.
+/// Clients without a limit pay nothing.
 macro_rules! limit_after_increment {
     ($conn:ident, $client_id:expr, $billing:expr, $prepared:expr) => {{
         let billing: &$crate::repo::usage::ClientBilling = $billing;
@@ -126,19 +175,14 @@ macro_rules! limit_after_increment {
         match billing.monthly_limit {
             None => None,
             Some(_) => {
+                $crate::repo::usage::MonthLock::lock_client_month($conn, $client_id)?;
                 let after = $crate::repo::usage::month_markup_units!(
                     $conn,
                     $client_id,
                     prepared.month.0,
                     prepared.month.1
                 );
-                let in_month = prepared.usage_date >= prepared.month.0
-                    && prepared.usage_date <= prepared.month.1;
-                let before = if in_month {
-                    after.saturating_sub(prepared.markup_units)
-                } else {
-                    after
-                };
+                let before = after.saturating_sub(prepared.markup_units);
                 Some($crate::repo::limits::limit_status(
                     $client_id,
                     billing.monthly_limit,
@@ -201,8 +245,9 @@ impl<'a> UsageRepo<'a> {
     /// Records one request: adds tokens, one request, raw and marked-up cost to the client, user
     /// and model rows of its client-local day, in one transaction.
     ///
-    /// Errors (nothing written): unknown or inactive client ([`Error::NotFound`]); negative
-    /// tokens or costs, blank ids or model name ([`Error::InvalidInput`]); overflow.
+    /// Errors (nothing written): unknown or inactive client
+    /// ([`NotFound`](orgusage_domain::Error::NotFound)); negative tokens or costs, blank ids or
+    /// model name ([`InvalidInput`](orgusage_domain::Error::InvalidInput)); overflow.
     pub fn record_usage(&self, record: &UsageRecord) -> Result<RecordedUsage> {
         let _span =
             tracing::debug_span!("orgusage.usage.record", client_org_id = %record.client_org_id)
@@ -212,7 +257,7 @@ impl<'a> UsageRepo<'a> {
         let now = self.clock.now();
         crate::write_tx!(self.db, |conn| {
             let client: ClientBilling = load_billing!(conn, &record.client_org_id)?;
-            let prepared = prepare(&client, record, raw_units, explicit_markup, now)?;
+            let prepared = prepare(&client, record, explicit_markup, now)?;
             let inc = Increment {
                 client_org_id: &record.client_org_id,
                 user_id: &record.user_id,
@@ -241,19 +286,20 @@ impl<'a> UsageRepo<'a> {
     }
 }
 
-/// Day, markup and current month of a record, decided from the client's settings.
+/// Day, markup and month of a record, decided from the client's settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Prepared {
     pub usage_date: NaiveDate,
     pub markup_units: i64,
-    /// The client's current local month to date: (first day, today).
+    /// The whole client-local month the record is booked into: (first day, last day). The
+    /// limit is checked against that month, whatever day of it (past, today or later) the
+    /// record names, so exactly one record reports each month's crossing.
     pub month: (NaiveDate, NaiveDate),
 }
 
 pub(crate) fn prepare(
     client: &ClientBilling,
     record: &UsageRecord,
-    raw_units: i64,
     explicit_markup: Option<i64>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Prepared, TxError> {
@@ -263,19 +309,14 @@ pub(crate) fn prepare(
         (None, Some(at)) => local_date_at(tz, at),
         (None, None) => local_date_at(tz, now),
     };
+    // The exact raw cost as given, not its stored (rounded) units: one rounding, at 1e-9.
     let markup_units = match explicit_markup {
         Some(m) => m,
-        None => {
-            let product = units_to_decimal(raw_units)
-                .checked_mul(units_to_decimal(client.markup_rate))
-                .ok_or_else(|| Error::Overflow("raw_cost x markup_rate".into()))?;
-            amount_to_units(product)?
-        }
+        None => mul_rate_to_units(record.raw_cost, client.markup_rate)?,
     };
-    let today = local_date_at(tz, now);
     Ok(Prepared {
         usage_date,
         markup_units,
-        month: (month_start(today), today),
+        month: (month_start(usage_date), month_end(usage_date)),
     })
 }

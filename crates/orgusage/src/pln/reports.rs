@@ -18,6 +18,7 @@ use orgusage_domain::pln::{
     PlnReport, PlnSum, StatementLine, StatementTotals, UserUsagePln, round_pln,
 };
 use orgusage_domain::timezone::{local_date_at, month_end, month_start, parse_timezone};
+use orgusage_domain::usage::report_range;
 use orgusage_domain::{Error, Result};
 use rust_decimal::Decimal;
 
@@ -103,24 +104,6 @@ fn consistent<T>(report: &str, mut read: impl FnMut() -> Result<(T, bool)>) -> R
         }
         attempt += 1;
     }
-}
-
-/// The inclusive range of a report: the given dates, or the month of `end` up to `end` (the
-/// rule of the USD reports).
-fn range_or_month(
-    start: Option<NaiveDate>,
-    end: Option<NaiveDate>,
-    today: NaiveDate,
-) -> Result<(NaiveDate, NaiveDate)> {
-    let end = end.unwrap_or(today);
-    let start = start.unwrap_or_else(|| month_start(end));
-    if start > end {
-        return Err(Error::invalid(
-            "start_date",
-            format!("{start} is after end_date {end}"),
-        ));
-    }
-    Ok((start, end))
 }
 
 impl PlnBilling {
@@ -234,7 +217,7 @@ impl PlnBilling {
         let (usd, days) = consistent("by_user", || {
             let usd = repo.get_usage_by_user(client_org_id, start_date, end_date)?;
             let today = self.client_today(client_org_id, true)?;
-            let (from, to) = range_or_month(start_date, end_date, today)?;
+            let (from, to) = report_range(start_date, end_date, today)?;
             let days = self.rates_repo().user_days(client_org_id, from, to)?;
             let sums = unit_sums(&days);
             let agrees = sums.len() == usd.len()
@@ -269,7 +252,7 @@ impl PlnBilling {
         let (usd, days) = consistent("by_model", || {
             let usd = repo.get_usage_by_model(client_org_id, start_date, end_date)?;
             let today = self.client_today(client_org_id, true)?;
-            let (from, to) = range_or_month(start_date, end_date, today)?;
+            let (from, to) = report_range(start_date, end_date, today)?;
             let days = self.rates_repo().model_days(client_org_id, from, to)?;
             let sums = unit_sums(&days);
             let agrees = sums.keys().all(|k| usd.iter().any(|m| m.model_name == *k))
