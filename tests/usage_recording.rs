@@ -222,9 +222,11 @@ backend_tests! {
         assert!(!third.limit_crossed, "crossing is reported once");
         let status = t.store.usage().get_monthly_limit_status(&c).unwrap();
         assert_eq!((status.spent, status.month_start), (dec!(1.56), date(2025, 7, 1)));
-        // A record in a past month does not count against this month.
+        // A record in a past month counts against that month, not this one.
         let old = t.store.usage().record_usage(&rec().on(date(2025, 6, 30))).unwrap();
-        assert_eq!(old.monthly_limit.unwrap().spent, dec!(1.56));
+        let june = old.monthly_limit.unwrap();
+        assert_eq!((june.month_start, june.spent, june.exceeded), (date(2025, 6, 1), dec!(0.52), false));
+        assert_eq!(t.store.usage().get_monthly_limit_status(&c).unwrap().spent, dec!(1.56));
         // A client without limit gets no status.
         let free = client(&t.store, "free");
         assert!(t.store.usage().record_usage(&UsageRecord::new(&free, "u", "o", SONNET)).unwrap().monthly_limit.is_none());
