@@ -370,6 +370,20 @@ backend_tests! {
         assert_eq!(day[0].raw_cost, Decimal::new(i64::MAX, 9));
     }
 
+    fn nul_in_a_lookup_is_never_an_untyped_database_error(t) {
+        let fx = fixture(t);
+        let typed = |r: Result<bool, Error>, what: &str| match r {
+            Ok(found) => assert!(!found, "{what} found something"),
+            Err(Error::InvalidInput { .. } | Error::NotFound { .. }) => {}
+            Err(e) => panic!("{what}: {e:?}"),
+        };
+        typed(fx.store.clients().get_client_by_id("client\0").map(|c| c.is_some()), "client by id");
+        typed(fx.store.clients().get_client_by_api_key("sk\0").map(|c| c.is_some()), "client by key");
+        typed(fx.store.mappings().get_mapping_by_user_id("u\0").map(|m| m.is_some()), "mapping");
+        typed(fx.store.generations().is_generation_processed("g\0", &fx.acme), "ledger");
+        typed(fx.store.usage().get_usage_by_user("c\0", None, None).map(|r| !r.is_empty()), "by user");
+    }
+
     fn report_sums_past_i64_are_overflow_errors(t) {
         let fx = fixture(t);
         // A second day of 9 × 10^18 nano-USD: each day fits, their sum does not.

@@ -51,6 +51,14 @@ impl From<TxError> for Error {
                 // the two engines' fixed messages are matched instead.
                 Error::Overflow(info.message().to_string())
             }
+            TxError::Diesel(DieselError::DatabaseError(_, info))
+                if info.message().contains("invalid byte sequence")
+                    && info.message().contains("0x00") =>
+            {
+                // PostgreSQL refuses a NUL in any text parameter, also in a lookup. Writes
+                // reject NUL during validation; this keeps the reads typed as well.
+                Error::invalid("text", "must not contain a NUL character")
+            }
             TxError::Diesel(e) => Error::database(DatabaseErrorKind::Query, e),
         }
     }
