@@ -43,9 +43,31 @@ impl From<TxError> for Error {
             TxError::Diesel(DieselError::DatabaseError(DieselKind::ClosedConnection, info)) => {
                 Error::database(DatabaseErrorKind::Connection, info.message().to_string())
             }
+            TxError::Diesel(DieselError::DatabaseError(_, info))
+                if is_integer_overflow(info.message()) =>
+            {
+                // A backstop behind the write path's own guard: a SUM over many days that
+                // leaves i64 in a report. diesel exposes no SQLSTATE (22003 on PostgreSQL), so
+                // the two engines' fixed messages are matched instead.
+                Error::Overflow(info.message().to_string())
+            }
+            TxError::Diesel(DieselError::DatabaseError(_, info))
+                if info.message().contains("invalid byte sequence")
+                    && info.message().contains("0x00") =>
+            {
+                // PostgreSQL refuses a NUL in any text parameter, also in a lookup. Writes
+                // reject NUL during validation; this keeps the reads typed as well.
+                Error::invalid("text", "must not contain a NUL character")
+            }
             TxError::Diesel(e) => Error::database(DatabaseErrorKind::Query, e),
         }
     }
+}
+
+/// SQLite's `SUM` raises "integer overflow"; PostgreSQL's bigint arithmetic and casts raise
+/// "bigint out of range".
+fn is_integer_overflow(message: &str) -> bool {
+    message == "integer overflow" || message.contains("bigint out of range")
 }
 
 /// True when `e` is a unique-constraint violation (used to turn races into typed conflicts).

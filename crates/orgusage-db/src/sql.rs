@@ -26,6 +26,14 @@ pub const UPSERT_USER_DAY: &str = "INSERT INTO client_user_daily_usage \
 
 /// The client-day upsert; `unique_users` grows by the last bind (1 for a user's first request
 /// of the day, else 0).
+///
+/// The `WHERE` of the update is the overflow guard: when a sum would leave `i64`, the row is
+/// left alone and the statement affects 0 rows, which the caller turns into `Overflow` and a
+/// rollback. Without it SQLite silently turns an overflowing integer sum into a REAL (stored
+/// `1.0e19`, read back saturated) and PostgreSQL fails with an untyped "bigint out of range".
+/// `MAX - excluded.x` cannot overflow because every increment is non-negative. Guarding this
+/// row is enough: the user and model rows of the day partition its sums, so none of them can
+/// exceed it (and if the user row, written first, went REAL, this guard rolls it back).
 pub const UPSERT_CLIENT_DAY: &str = "INSERT INTO client_daily_usage \
     (client_org_id, usage_date, total_tokens, input_tokens, output_tokens, total_requests, raw_cost, \
     markup_cost, created_at, updated_at, unique_users) \
@@ -38,7 +46,10 @@ pub const UPSERT_CLIENT_DAY: &str = "INSERT INTO client_daily_usage \
     raw_cost = client_daily_usage.raw_cost + excluded.raw_cost, \
     markup_cost = client_daily_usage.markup_cost + excluded.markup_cost, \
     unique_users = client_daily_usage.unique_users + excluded.unique_users, \
-    updated_at = excluded.updated_at";
+    updated_at = excluded.updated_at \
+    WHERE client_daily_usage.total_tokens <= 9223372036854775807 - excluded.total_tokens \
+    AND client_daily_usage.raw_cost <= 9223372036854775807 - excluded.raw_cost \
+    AND client_daily_usage.markup_cost <= 9223372036854775807 - excluded.markup_cost";
 
 /// The model-day upsert; the first non-null provider of the day is kept.
 pub const UPSERT_MODEL_DAY: &str = "INSERT INTO client_model_daily_usage \

@@ -3,6 +3,7 @@
 //! the error enum. This crate does no I/O and knows nothing about databases.
 #![deny(missing_docs)]
 
+pub mod bounds;
 pub mod clock;
 pub mod error;
 pub mod generations;

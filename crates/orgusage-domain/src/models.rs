@@ -6,6 +6,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::bounds::reject_nul;
 use crate::error::{Error, Result};
 use crate::money::{rate_to_units, validate_amount, validate_markup_rate};
 use crate::secret::Secret;
@@ -184,6 +185,10 @@ impl ClientOrganizationUpdate {
         if let Some(tz) = &self.timezone {
             parse_timezone(tz)?;
         }
+        // The same rule as `create_client`'s `key_hash`; it was not checked here at all.
+        if let Some(Some(hash)) = &self.openrouter_key_hash {
+            validate_identifier("openrouter_key_hash", hash)?;
+        }
         Ok(())
     }
 
@@ -250,6 +255,7 @@ impl UserClientMappingUpdate {
 }
 
 fn validate_name(name: &str) -> Result<()> {
+    reject_nul("name", name)?;
     if name.trim().is_empty() {
         return Err(Error::invalid("name", "must not be empty"));
     }
@@ -260,6 +266,7 @@ fn validate_name(name: &str) -> Result<()> {
 }
 
 fn validate_email(email: &str) -> Result<()> {
+    reject_nul("billing_email", email)?;
     let ok = email.len() <= 320
         && !email.chars().any(char::is_whitespace)
         && email
@@ -275,8 +282,10 @@ fn validate_email(email: &str) -> Result<()> {
     }
 }
 
-/// Checks an id-like string: not blank, no surrounding whitespace, at most 255 characters.
+/// Checks an id-like string: not blank, no surrounding whitespace, no NUL, at most 255
+/// characters.
 pub fn validate_identifier(field: &'static str, value: &str) -> Result<()> {
+    reject_nul(field, value)?;
     if value.trim().is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
     }
@@ -292,10 +301,11 @@ pub fn validate_identifier(field: &'static str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a secret (API key): not blank, no whitespace, at most 512 characters.
+/// Checks a secret (API key): not blank, no whitespace, no NUL, at most 512 characters.
 /// The error never contains the secret.
 pub fn validate_secret(field: &'static str, secret: &Secret) -> Result<()> {
     let v = secret.expose();
+    reject_nul(field, v)?;
     if v.is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
     }

@@ -8,6 +8,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::bounds::{
+    MAX_RECORD_COST, MAX_RECORD_MARKUP_COST, validate_at_most, validate_instant, validate_tokens,
+    validate_usage_date,
+};
 use crate::error::{Error, Result};
 use crate::models::validate_identifier;
 use crate::money::validate_amount;
@@ -36,15 +40,16 @@ pub struct UsageRecord {
     /// OpenRouter model id, e.g. `anthropic/claude-sonnet-4`.
     pub model_name: String,
     /// The client-local usage day. When `None` it is derived from `occurred_at` (or the clock's now)
-    /// in the client's time zone.
+    /// in the client's time zone. Either way it must lie in
+    /// [`crate::bounds::MIN_USAGE_DATE`]..=[`crate::bounds::MAX_USAGE_DATE`].
     pub usage_date: Option<NaiveDate>,
     /// When the request happened; used only when `usage_date` is `None`.
     pub occurred_at: Option<DateTime<Utc>>,
-    /// Prompt tokens (>= 0).
+    /// Prompt tokens (0..=[`crate::bounds::MAX_RECORD_TOKENS`]).
     pub input_tokens: i64,
-    /// Completion tokens (>= 0).
+    /// Completion tokens (0..=[`crate::bounds::MAX_RECORD_TOKENS`]).
     pub output_tokens: i64,
-    /// OpenRouter's cost in USD (>= 0).
+    /// OpenRouter's cost in USD (0..=[`crate::bounds::MAX_RECORD_COST`]).
     pub raw_cost: Decimal,
     /// Marked-up cost in USD; `None` = `raw_cost` x the client's markup rate at recording time.
     pub markup_cost: Option<Decimal>,
@@ -123,7 +128,8 @@ impl UsageRecord {
             .ok_or_else(|| Error::Overflow("input_tokens + output_tokens".into()))
     }
 
-    /// Checks every field; returns (raw units, explicit markup units) on success.
+    /// Checks every field against the rules and the per-record bounds of [`crate::bounds`];
+    /// returns (raw units, explicit markup units) on success.
     pub fn validate(&self) -> Result<(i64, Option<i64>)> {
         validate_identifier("client_org_id", &self.client_org_id)?;
         validate_identifier("user_id", &self.user_id)?;
@@ -135,14 +141,27 @@ impl UsageRecord {
                 "negative token counts are not allowed",
             ));
         }
+        // The storage range first (Overflow), then the documented per-record bound.
         self.total_tokens()?;
+        validate_tokens("input_tokens", self.input_tokens)?;
+        validate_tokens("output_tokens", self.output_tokens)?;
         let raw = validate_amount("raw_cost", self.raw_cost)?;
+        validate_at_most("raw_cost", self.raw_cost, MAX_RECORD_COST)?;
         let markup = self
             .markup_cost
-            .map(|m| validate_amount("markup_cost", m))
+            .map(|m| {
+                let units = validate_amount("markup_cost", m)?;
+                validate_at_most("markup_cost", m, MAX_RECORD_MARKUP_COST)?;
+                Ok::<_, Error>(units)
+            })
             .transpose()?;
         if let Some(p) = &self.provider {
             validate_identifier("provider", p)?;
+        }
+        if let Some(date) = self.usage_date {
+            validate_usage_date("usage_date", date)?;
+        } else if let Some(at) = self.occurred_at {
+            validate_instant("occurred_at", at)?;
         }
         Ok((raw, markup))
     }

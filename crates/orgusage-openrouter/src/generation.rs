@@ -230,13 +230,29 @@ impl Generation {
     }
 
     /// Checks the invariants the parser enforces, for records built or edited by hand: `id` and
-    /// `model` are not blank, `total_cost` and every token or item count are not negative.
+    /// `model` are not blank, the texts that may be stored or looked up (`id`, `model`,
+    /// `provider_name`, `external_user`) contain no NUL (PostgreSQL cannot store one), and
+    /// `total_cost` and every token or item count are not negative.
     pub fn validate(&self) -> Result<(), OpenRouterError> {
         if self.id.trim().is_empty() {
             return Err(OpenRouterError::MissingField("id"));
         }
         if self.model.trim().is_empty() {
             return Err(OpenRouterError::MissingField("model"));
+        }
+        let texts = [
+            ("id", Some(self.id.as_str())),
+            ("model", Some(self.model.as_str())),
+            ("provider_name", self.provider_name.as_deref()),
+            ("external_user", self.external_user.as_deref()),
+        ];
+        if let Some((field, _)) = texts
+            .iter()
+            .find(|(_, text)| text.is_some_and(|t| t.contains('\0')))
+        {
+            return Err(OpenRouterError::Malformed(format!(
+                "`{field}` contains a NUL character"
+            )));
         }
         if self.total_cost < Decimal::ZERO {
             return Err(OpenRouterError::Negative {

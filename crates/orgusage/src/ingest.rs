@@ -41,6 +41,11 @@ impl Store {
             generation_id = generation.generation_id()
         )
         .entered();
+        // Before any lookup: a NUL in `external_user` would otherwise reach PostgreSQL as an
+        // untyped "invalid byte sequence" error instead of this typed one.
+        generation
+            .validate()
+            .map_err(|e| Error::invalid("generation", e.to_string()))?;
         let found = match client {
             ClientRef::ApiKey(key) => self.clients().get_client_by_api_key(key)?,
             ClientRef::Id(id) => self.clients().get_client_by_id(id)?,

@@ -60,8 +60,8 @@ pub use orgusage_domain::usage::{
 pub use orgusage_domain::{
     ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Clock, DatabaseErrorKind,
     Error, GlobalSettings, GlobalSettingsForm, ManualClock, Result, Secret, SystemClock,
-    UserClientMapping, UserClientMappingForm, UserClientMappingUpdate, clock, holidays, money,
-    timezone,
+    UserClientMapping, UserClientMappingForm, UserClientMappingUpdate, bounds, clock, holidays,
+    money, timezone,
 };
 /// The NBP rates crate: [`RateSource`], the rule functions, [`StaticRates`], [`CachedSource`]
 /// and, with the `nbp-http` feature, `NbpClient`.

@@ -3,6 +3,9 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
+use orgusage_domain::bounds::{
+    MAX_RECORD_COST, MAX_RECORD_TOKENS, validate_at_most, validate_usage_date,
+};
 use orgusage_domain::generations::{
     DateRange, GenerationOutcome, ProcessedGenerationInfo, ProcessedGenerationStats,
 };
@@ -73,6 +76,8 @@ impl UsageRepo<'_> {
         crate::write_tx!(self.db, |conn| {
             let billing: ClientBilling = load_billing!(conn, client)?;
             let prepared = prepare(&billing, record, explicit_markup, now)?;
+            // The client-local day, now known, may sit just outside the range validate() saw.
+            validate_usage_date("usage_date", prepared.usage_date)?;
             let inserted = diesel::insert_into(pg::processed_generations)
                 .values(&NewLedgerRow {
                     client_org_id: client,
@@ -190,9 +195,18 @@ impl<'a> GenerationRepo<'a> {
         validate_identifier("generation_id", generation_id)?;
         validate_identifier("client_org_id", client_org_id)?;
         let cost = validate_amount("total_cost", total_cost)?;
+        validate_at_most("total_cost", total_cost, MAX_RECORD_COST)?;
         if total_tokens < 0 {
             return Err(Error::invalid("total_tokens", "must not be negative"));
         }
+        // A ledger row stands for one record: at most both of its token counts.
+        if total_tokens > 2 * MAX_RECORD_TOKENS {
+            return Err(Error::invalid(
+                "total_tokens",
+                format!("{total_tokens} exceeds the per-record limit"),
+            ));
+        }
+        validate_usage_date("generation_date", generation_date)?;
         let now = self.clock.now().timestamp();
         crate::write_tx!(self.db, |conn| {
             let _billing: ClientBilling = load_billing!(conn, client_org_id)?;

@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
+use orgusage_domain::bounds::validate_usage_date;
 use orgusage_domain::money::{mul_rate_to_units, units_to_decimal};
 use orgusage_domain::timezone::{local_date_at, month_end, month_start, parse_timezone};
 use orgusage_domain::usage::{CatalogueModel, RecordedUsage, UsageRecord};
@@ -80,7 +81,17 @@ macro_rules! apply_increment {
             Val::Int(inc.now),
             Val::Int(i64::from(user_requests == 1)),
         ];
-        ::diesel::RunQueryDsl::execute(stmt::<2, ()>(UPSERT_CLIENT_DAY, &client_binds), $conn)?;
+        let client_rows =
+            ::diesel::RunQueryDsl::execute(stmt::<2, ()>(UPSERT_CLIENT_DAY, &client_binds), $conn)?;
+        if client_rows == 0 {
+            // The upsert's overflow guard refused the update (see `UPSERT_CLIENT_DAY`).
+            return Err($crate::error::TxError::from(
+                ::orgusage_domain::Error::Overflow(format!(
+                    "the daily totals of client {} on {} would exceed the i64 storage range",
+                    inc.client_org_id, inc.usage_date
+                )),
+            ));
+        }
         let model_binds = [
             Val::Text(inc.client_org_id),
             Val::Date(inc.usage_date),
@@ -246,8 +257,11 @@ impl<'a> UsageRepo<'a> {
     /// and model rows of its client-local day, in one transaction.
     ///
     /// Errors (nothing written): unknown or inactive client
-    /// ([`NotFound`](orgusage_domain::Error::NotFound)); negative tokens or costs, blank ids or
-    /// model name ([`InvalidInput`](orgusage_domain::Error::InvalidInput)); overflow.
+    /// ([`NotFound`](orgusage_domain::Error::NotFound)); negative tokens or costs, values past
+    /// the per-record bounds, a day outside the accepted range, blank or NUL-containing ids
+    /// ([`InvalidInput`](orgusage_domain::Error::InvalidInput), see `orgusage_domain::bounds`);
+    /// day totals that would leave the `i64` storage range
+    /// ([`Overflow`](orgusage_domain::Error::Overflow)).
     pub fn record_usage(&self, record: &UsageRecord) -> Result<RecordedUsage> {
         let _span =
             tracing::debug_span!("orgusage.usage.record", client_org_id = %record.client_org_id)
@@ -258,6 +272,8 @@ impl<'a> UsageRepo<'a> {
         crate::write_tx!(self.db, |conn| {
             let client: ClientBilling = load_billing!(conn, &record.client_org_id)?;
             let prepared = prepare(&client, record, explicit_markup, now)?;
+            // The client-local day, now known, may sit just outside the range validate() saw.
+            validate_usage_date("usage_date", prepared.usage_date)?;
             let inc = Increment {
                 client_org_id: &record.client_org_id,
                 user_id: &record.user_id,
