@@ -381,31 +381,40 @@ macro_rules! with_conn {
 
 /// Runs `$body` in one write transaction: `BEGIN IMMEDIATE` on SQLite (so a transaction that reads
 /// before it writes cannot fail to upgrade its lock), a plain transaction on PostgreSQL.
+///
+/// The macro remembers whether the body finished: a connection lost after that was lost during
+/// `COMMIT`, and the error says the outcome is unknown ([`crate::error::tx_result`]).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! write_tx {
     ($db:expr, |$conn:ident| $body:expr) => {{
-        match $db.pool() {
+        let mut body_ok = false;
+        let result = match $db.pool() {
             #[cfg(feature = "sqlite")]
             $crate::conn::PoolKind::Sqlite(pool) => {
                 let _turn = $db.write_turn();
                 let mut guard = $crate::conn::checkout(pool)?;
-                guard
-                    .immediate_transaction(
-                        |$conn| -> ::std::result::Result<_, $crate::error::TxError> { $body },
-                    )
-                    .map_err(::orgusage_domain::Error::from)
+                guard.immediate_transaction(
+                    |$conn| -> ::std::result::Result<_, $crate::error::TxError> {
+                        let r: ::std::result::Result<_, $crate::error::TxError> = (|| $body)();
+                        body_ok = r.is_ok();
+                        r
+                    },
+                )
             }
             #[cfg(feature = "postgres")]
             $crate::conn::PoolKind::Postgres(pool) => {
                 use ::diesel::Connection as _;
                 let mut guard = $crate::conn::checkout(pool)?;
-                guard
-                    .transaction(
-                        |$conn| -> ::std::result::Result<_, $crate::error::TxError> { $body },
-                    )
-                    .map_err(::orgusage_domain::Error::from)
+                guard.transaction(
+                    |$conn| -> ::std::result::Result<_, $crate::error::TxError> {
+                        let r: ::std::result::Result<_, $crate::error::TxError> = (|| $body)();
+                        body_ok = r.is_ok();
+                        r
+                    },
+                )
             }
-        }
+        };
+        $crate::error::tx_result(result, body_ok)
     }};
 }
