@@ -29,6 +29,9 @@ const PROGRESS: u64 = 100;
 /// An upper bound, not a timing assertion: a writer set that makes no progress for this long
 /// means the store did not recover, and the test must fail rather than hang.
 const STALL: Duration = Duration::from_secs(60);
+/// More failed calls than this is a store that does not recover (each dead connection should
+/// fail at most once); the writers stop instead of filling memory for `STALL`.
+const RUNAWAY: usize = 10_000;
 
 fn day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2025, 7, 24).unwrap()
@@ -78,12 +81,17 @@ fn writer(store: &Store, client: &str, w: usize, run: &Run) -> usize {
                     "an error during a restart is not transient: {e:?}"
                 );
                 assert!(matches!(e, Error::Database { .. }), "{e:?}");
-                run.failures.lock().unwrap().push(Failure {
+                let mut failures = run.failures.lock().unwrap();
+                failures.push(Failure {
                     id,
                     phase: run.phase.load(Ordering::SeqCst),
                     kind: e.database_kind(),
                     message: e.to_string(),
                 });
+                if failures.len() > RUNAWAY {
+                    run.stop.store(true, Ordering::SeqCst);
+                    panic!("{RUNAWAY} failed calls, the store does not recover; last: {e:?}");
+                }
             }
         }
     }
@@ -99,6 +107,10 @@ fn wait_for_progress(run: &Run, from: u64, more: u64) -> u64 {
         if now >= from + more {
             return now;
         }
+        assert!(
+            !run.stop.load(Ordering::SeqCst),
+            "a writer gave up (see its panic)"
+        );
         if now != last.0 {
             last = (now, Instant::now());
         }
@@ -124,16 +136,33 @@ fn replay(store: &Store, id: &str, rec: &UsageRecord) -> GenerationOutcome {
     }
 }
 
+/// The default: the pool pings a connection before handing it out and replaces a dead one, so
+/// only calls in flight during the restart fail.
 #[test]
 fn restart_fast_and_immediate_under_concurrent_writers() {
+    restart_under_writers(true);
+}
+
+/// Without the ping (e.g. behind a pooler that recycles server connections itself) the store
+/// still recovers: a call on a dead connection fails once, transiently, and diesel marks that
+/// connection broken, so the pool drops it instead of handing it out again. The pool is larger
+/// than the writer count here, so idle connections die with the server too.
+#[test]
+fn restart_without_checkout_ping_recovers_too() {
+    restart_under_writers(false);
+}
+
+fn restart_under_writers(ping: bool) {
     let Some(cluster) = PrivateCluster::start() else {
         return;
     };
     let clock = Arc::new(ManualClock::new(orgusage_testkit::default_start()));
+    let pool = if ping { WRITERS } else { 2 * WRITERS };
     let store = Store::open(
         StoreConfig::new(cluster.url())
             .clock(clock)
-            .max_connections(WRITERS as u32)
+            .max_connections(u32::try_from(pool).unwrap())
+            .test_connections_on_checkout(ping)
             .connection_timeout(Duration::from_secs(20)),
     )
     .unwrap();
@@ -148,6 +177,9 @@ fn restart_fast_and_immediate_under_concurrent_writers() {
         .id;
     let run = Run::default();
     let tried: usize = std::thread::scope(|s| {
+        // Tells the writers to stop however this scope ends: a panic below (no progress)
+        // must not leave the scope waiting for writers that never finish.
+        let _stop = StopOnDrop(&run.stop);
         let handles: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let (store, client, run) = (&store, &client, &run);
@@ -177,7 +209,7 @@ fn restart_fast_and_immediate_under_concurrent_writers() {
         *classes.entry((f.phase, kind, first_line)).or_default() += 1;
     }
     for ((phase, kind, message), n) in &classes {
-        eprintln!("restart phase {phase}: {n} x Database({kind}): {message}");
+        eprintln!("restart (ping {ping}) phase {phase}: {n} x Database({kind}): {message}");
     }
 
     // Replay every failed id. A connection lost before COMMIT wrote nothing, so its replay
@@ -214,9 +246,18 @@ fn restart_fast_and_immediate_under_concurrent_writers() {
         .unwrap();
     assert_eq!(health.overall_status, "healthy");
     eprintln!(
-        "restart: {tried} ids tried, {} failed and replayed",
+        "restart (ping {ping}): {tried} ids tried, {} failed and replayed",
         failures.len()
     );
+}
+
+/// Sets the flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Failure {

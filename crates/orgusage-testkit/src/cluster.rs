@@ -79,11 +79,10 @@ impl PrivateCluster {
                 .arg("postgres:postgres")
                 .arg(dir.path()))?;
         }
-        let port = free_port().ok_or("no free port in 55433..56433")?;
-        let cluster = Self {
+        let mut cluster = Self {
             data: dir.path().join("data"),
             bin,
-            port,
+            port: 0,
             as_postgres,
             _dir: dir,
         };
@@ -91,18 +90,28 @@ impl PrivateCluster {
             "initdb -D {} -A trust -U postgres --no-sync --no-instructions",
             cluster.data.display()
         ))?;
-        // The socket goes into the private directory, so nothing clashes with the machine's server.
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
-            cluster.port,
-            cluster.socket_dir().display()
-        );
-        cluster.tool(&format!(
-            "pg_ctl -D {} -l {} -o '{options}' -w -t 60 start",
-            cluster.data.display(),
-            cluster.log().display()
-        ))?;
-        Ok(cluster)
+        // Another test may pick the same free port between our check and the server's bind:
+        // then the start fails and another port is tried.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            cluster.port = free_port().ok_or("no free port in 55433..56433")?;
+            // The socket goes into the private directory, so nothing clashes with the machine's
+            // server.
+            let options = format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+                cluster.port,
+                cluster.socket_dir().display()
+            );
+            match cluster.tool(&format!(
+                "pg_ctl -D {} -l {} -o '{options}' -w -t 60 start",
+                cluster.data.display(),
+                cluster.log().display()
+            )) {
+                Ok(()) => return Ok(cluster),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
     }
 
     /// The URL of the cluster's `postgres` database (user `postgres`, trust auth).
@@ -185,9 +194,11 @@ fn running_as_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// A port nobody listens on, starting at a random offset so parallel runs rarely collide.
+/// A port nobody listens on, starting at a random offset so parallel tests rarely collide.
 fn free_port() -> Option<u16> {
-    let start = u16::try_from(std::process::id() % 1000).unwrap_or(0);
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    let start = u16::try_from(random % 1000).unwrap_or(0);
     (0..1000u16)
         .map(|i| 55433 + (start + i) % 1000)
         .find(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
