@@ -354,6 +354,33 @@ where
         .map_err(|e| Error::database(DatabaseErrorKind::Connection, e))
 }
 
+/// After a call failed with a lost connection, makes sure the pool drops that connection instead
+/// of handing it out again.
+///
+/// Why: r2d2 keeps a returned connection unless diesel reports it broken, and diesel marks a
+/// PostgreSQL connection broken only when a statement it *executes* finds libpq's connection
+/// gone. A statement that fails while being *prepared* (the first use of a query on that
+/// connection) returns the error without that check, so with the checkout ping off a dead
+/// connection went back to the pool and failed every later call ("no connection to the
+/// server", found by `tests/faults_restart.rs`). One simple statement runs through diesel's
+/// checked path: on a dead connection it fails at once and marks it broken; on a live one it
+/// succeeds and the connection stays. Its own result is deliberately not returned: the caller
+/// gets the original error, which is what happened to its call.
+#[cfg(feature = "postgres")]
+#[doc(hidden)]
+pub fn discard_if_dead<T>(conn: &mut PgConnection, result: &Result<T>) {
+    use diesel::connection::SimpleConnection;
+    let lost = matches!(
+        result.as_ref().err().and_then(Error::database_kind),
+        Some(DatabaseErrorKind::Connection | DatabaseErrorKind::CommitUnknown)
+    );
+    if lost {
+        if let Err(e) = conn.batch_execute("SELECT 1") {
+            tracing::debug!(error = %e, "dropping a dead PostgreSQL connection from the pool");
+        }
+    }
+}
+
 /// Runs `$body` with `$conn: &mut <concrete connection>` for whichever backend `$db` uses.
 /// The body returns `Result<T, TxError>`; the macro yields `orgusage_domain::Result<T>`.
 #[macro_export]
@@ -373,7 +400,9 @@ macro_rules! with_conn {
                 let mut guard = $crate::conn::checkout(pool)?;
                 let $conn = &mut *guard;
                 let r: ::std::result::Result<_, $crate::error::TxError> = (|| $body)();
-                r.map_err(::orgusage_domain::Error::from)
+                let r = r.map_err(::orgusage_domain::Error::from);
+                $crate::conn::discard_if_dead(&mut guard, &r);
+                r
             }
         }
     }};
@@ -381,30 +410,42 @@ macro_rules! with_conn {
 
 /// Runs `$body` in one write transaction: `BEGIN IMMEDIATE` on SQLite (so a transaction that reads
 /// before it writes cannot fail to upgrade its lock), a plain transaction on PostgreSQL.
+///
+/// The macro remembers whether the body finished: a connection lost after that was lost during
+/// `COMMIT`, and the error says the outcome is unknown ([`crate::error::tx_result`]).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! write_tx {
     ($db:expr, |$conn:ident| $body:expr) => {{
+        let mut body_ok = false;
         match $db.pool() {
             #[cfg(feature = "sqlite")]
             $crate::conn::PoolKind::Sqlite(pool) => {
                 let _turn = $db.write_turn();
                 let mut guard = $crate::conn::checkout(pool)?;
-                guard
-                    .immediate_transaction(
-                        |$conn| -> ::std::result::Result<_, $crate::error::TxError> { $body },
-                    )
-                    .map_err(::orgusage_domain::Error::from)
+                let result = guard.immediate_transaction(
+                    |$conn| -> ::std::result::Result<_, $crate::error::TxError> {
+                        let r: ::std::result::Result<_, $crate::error::TxError> = (|| $body)();
+                        body_ok = r.is_ok();
+                        r
+                    },
+                );
+                $crate::error::tx_result(result, body_ok)
             }
             #[cfg(feature = "postgres")]
             $crate::conn::PoolKind::Postgres(pool) => {
                 use ::diesel::Connection as _;
                 let mut guard = $crate::conn::checkout(pool)?;
-                guard
-                    .transaction(
-                        |$conn| -> ::std::result::Result<_, $crate::error::TxError> { $body },
-                    )
-                    .map_err(::orgusage_domain::Error::from)
+                let result = guard.transaction(
+                    |$conn| -> ::std::result::Result<_, $crate::error::TxError> {
+                        let r: ::std::result::Result<_, $crate::error::TxError> = (|| $body)();
+                        body_ok = r.is_ok();
+                        r
+                    },
+                );
+                let result = $crate::error::tx_result(result, body_ok);
+                $crate::conn::discard_if_dead(&mut guard, &result);
+                result
             }
         }
     }};

@@ -69,12 +69,25 @@ pub enum Error {
 /// A boxed error from a lower layer (diesel, r2d2, migrations).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// The part of database access that failed.
+/// The part of database access that failed, and with it whether a retry can help
+/// ([`Error::is_transient`]) and whether the write may have happened anyway
+/// ([`Error::may_have_committed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DatabaseErrorKind {
-    /// Connecting, or taking a connection from the pool.
+    /// Connecting, taking a connection from the pool, or the connection was lost **before** the
+    /// transaction was asked to commit (so the server rolled it back: nothing was written).
+    /// Includes a server that is shutting down or starting up. Transient.
     Connection,
+    /// The connection was lost while the transaction was committing (`COMMIT` sent, no answer).
+    /// The write may or may not be in the database: retry only idempotent calls
+    /// (`record_generation`, `ingest_generation`), or check first. Transient.
+    CommitUnknown,
+    /// The transaction lost a race and was rolled back: a PostgreSQL serialization failure
+    /// (`40001`), deadlock (`40P01`) or lock timeout (`55P03`), or SQLite's write lock still held
+    /// by another process after `busy_timeout` ("database is locked"). Nothing was written.
+    /// Transient.
+    Contention,
     /// Running the embedded migrations.
     Migration,
     /// A query or a transaction.
@@ -87,6 +100,8 @@ impl fmt::Display for DatabaseErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Connection => "connection",
+            Self::CommitUnknown => "commit outcome unknown",
+            Self::Contention => "contention",
             Self::Migration => "migration",
             Self::Query => "query",
             Self::Configuration => "configuration",
@@ -100,6 +115,74 @@ impl Error {
         Self::InvalidInput {
             field,
             reason: reason.into(),
+        }
+    }
+
+    /// True when the same call may succeed if simply repeated after a short wait: the database
+    /// could not be reached, the connection was lost (a server restart or failover), no pooled
+    /// connection was free in time, or the transaction was rolled back by contention
+    /// (serialization failure, deadlock, SQLite's lock). Everything else (invalid input,
+    /// conflicts, not found, a failing query, migrations, configuration) fails the same way
+    /// again, so it is `false`.
+    ///
+    /// Transient does not mean *safe to repeat blindly*: see [`Error::may_have_committed`] and
+    /// the "Retries" section of `docs/operations.md`.
+    ///
+    /// ```
+    /// use orgusage_domain::{DatabaseErrorKind, Error};
+    ///
+    /// let lost = Error::database(DatabaseErrorKind::Connection, "server closed the connection");
+    /// assert!(lost.is_transient());
+    /// assert!(!Error::invalid("user_id", "must not be empty").is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Database { kind, .. } => match kind {
+                DatabaseErrorKind::Connection
+                | DatabaseErrorKind::CommitUnknown
+                | DatabaseErrorKind::Contention => true,
+                // Exhaustive on purpose: a new kind must be classified here, not default to
+                // "not transient" by accident.
+                DatabaseErrorKind::Migration
+                | DatabaseErrorKind::Query
+                | DatabaseErrorKind::Configuration => false,
+            },
+            // An NBP outage is retried by calling again later (see `RateUnavailable::reason`), but
+            // the same variant also carries non-outage failures that must page, so it is not
+            // classified as transient here.
+            _ => false,
+        }
+    }
+
+    /// True when a failed write may nevertheless be in the database: the connection was lost
+    /// after `COMMIT` was sent and before its answer arrived
+    /// ([`DatabaseErrorKind::CommitUnknown`]). Repeating a non-idempotent write
+    /// (`record_usage`) after such an error may count it twice; `record_generation` with the
+    /// same id counts once either way. For every other error nothing was written.
+    ///
+    /// ```
+    /// use orgusage_domain::{DatabaseErrorKind, Error};
+    ///
+    /// let ambiguous = Error::database(DatabaseErrorKind::CommitUnknown, "connection lost");
+    /// assert!(ambiguous.is_transient() && ambiguous.may_have_committed());
+    /// let lost = Error::database(DatabaseErrorKind::Connection, "connection refused");
+    /// assert!(!lost.may_have_committed());
+    /// ```
+    pub fn may_have_committed(&self) -> bool {
+        matches!(
+            self,
+            Self::Database {
+                kind: DatabaseErrorKind::CommitUnknown,
+                ..
+            }
+        )
+    }
+
+    /// The [`DatabaseErrorKind`] of a database error, `None` for every other error.
+    pub fn database_kind(&self) -> Option<DatabaseErrorKind> {
+        match self {
+            Self::Database { kind, .. } => Some(*kind),
+            _ => None,
         }
     }
 

@@ -10,6 +10,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+pub mod cluster;
+
 use chrono::{DateTime, TimeZone, Utc};
 pub use orgusage::{ManualClock, Store, StoreConfig};
 

@@ -119,13 +119,21 @@ impl GenerationRepo<'_> {
             PoolKind::Postgres(pool) => {
                 use diesel::Connection;
                 let mut conn = checkout(pool)?;
-                conn.transaction(|c| {
-                    diesel::sql_query(crate::sql::POSTGRES_DELETE_BATCH)
+                // As in `write_tx!`: a connection lost during COMMIT leaves the batch's outcome
+                // unknown, and the error (in the run's result and audit row) says so.
+                let mut body_ok = false;
+                let result = conn.transaction(|c| {
+                    let rows = diesel::sql_query(crate::sql::POSTGRES_DELETE_BATCH)
                         .bind::<BigInt, _>(cutoff)
                         .bind::<BigInt, _>(CLEANUP_BATCH)
                         .load(c)
-                        .map_err(TxError::from)
-                })?
+                        .map_err(TxError::from);
+                    body_ok = rows.is_ok();
+                    rows
+                });
+                let result = crate::error::tx_result(result, body_ok);
+                crate::conn::discard_if_dead(&mut conn, &result);
+                result?
             }
         };
         let n = rows.len();
