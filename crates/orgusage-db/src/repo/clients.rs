@@ -108,8 +108,10 @@ macro_rules! check_key_free {
                 }
             }
             None => {
+                // `>= ''` rather than IS NOT NULL: a range SQLite serves from the lookup index
+                // (IS NOT NULL scans the table), so plaintext mode pays one index probe.
                 let encrypted: Option<String> = co::client_organizations
-                    .filter(co::openrouter_api_key_lookup.is_not_null())
+                    .filter(co::openrouter_api_key_lookup.ge(""))
                     .select(co::id)
                     .first($conn)
                     .optional()?;
@@ -258,7 +260,10 @@ impl<'a> ClientRepo<'a> {
             })?,
             Some(ring) => {
                 let hashes = ring.lookup_hashes(api_key);
-                with_conn!(self.db, |conn| {
+                // is_active is filtered here, not in SQL: with it in the WHERE clause SQLite
+                // picks the is_active index over the two-index OR of the unique indexes. A key
+                // belongs to at most one row (active or not), so at most one row comes back.
+                let rows: Vec<ClientRow> = with_conn!(self.db, |conn| {
                     Ok(co::client_organizations
                         .filter(
                             co::openrouter_api_key_lookup.eq_any(&hashes).or(
@@ -267,11 +272,10 @@ impl<'a> ClientRepo<'a> {
                                     .and(co::openrouter_api_key_lookup.is_null()),
                             ),
                         )
-                        .filter(co::is_active.eq(true))
                         .select(ClientRow::as_select())
-                        .first(conn)
-                        .optional()?)
-                })?
+                        .load(conn)?)
+                })?;
+                rows.into_iter().find(|r| r.is_active)
             }
         };
         let Some(row) = row else { return Ok(None) };
