@@ -1,0 +1,96 @@
+//! Keys at rest: what encryption costs on the paths that touch keys, on SQLite (file, WAL) and
+//! PostgreSQL (when reachable). Two fresh databases per backend with 1,000 clients each, one
+//! plaintext and one with a key ring; for each: `get_client_by_api_key` of an existing key
+//! (`found`) and of an unknown key (`miss`), and `get_client_by_id`. `record_usage` and the
+//! reports read no key and are not measured here.
+//!
+//! In criterion's test mode (`cargo test --benches`) and debug builds the databases are smaller.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use orgusage::{ClientOrganizationForm, KeyRing, Secret, Store};
+use orgusage_testkit::TestStore;
+
+fn client_count() -> usize {
+    if !cfg!(debug_assertions) && std::env::args().any(|a| a == "--bench") {
+        1_000
+    } else {
+        20
+    }
+}
+
+fn key(i: usize) -> String {
+    format!("sk-or-v1-bench-{i:040}")
+}
+
+/// Seeds `n` clients through the library (so encrypted rows are real ones); returns their ids.
+fn seed(store: &Store, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let form = ClientOrganizationForm::new(format!("Client {i}"));
+            let client = store
+                .clients()
+                .create_client(&form, &Secret::new(key(i)), None);
+            client.unwrap().id
+        })
+        .collect()
+}
+
+fn bench_mode(c: &mut Criterion, name: &str, store: &Store, n: usize) {
+    let ids = seed(store, n);
+    let mut i = 0usize;
+    c.bench_function(&format!("{name}/get_client_by_api_key/found"), |b| {
+        b.iter(|| {
+            i = (i + 7) % n;
+            let found = store.clients().get_client_by_api_key(&key(i)).unwrap();
+            black_box(found.expect("seeded client"));
+        })
+    });
+    c.bench_function(&format!("{name}/get_client_by_api_key/miss"), |b| {
+        b.iter(|| {
+            black_box(
+                store
+                    .clients()
+                    .get_client_by_api_key("sk-or-v1-nobody")
+                    .unwrap(),
+            )
+        })
+    });
+    c.bench_function(&format!("{name}/get_client_by_id"), |b| {
+        b.iter(|| {
+            i = (i + 7) % n;
+            black_box(store.clients().get_client_by_id(&ids[i]).unwrap());
+        })
+    });
+}
+
+fn keys_at_rest(c: &mut Criterion) {
+    let n = client_count();
+    let backends: [(&str, fn() -> Option<TestStore>); 2] = [
+        ("sqlite", || Some(orgusage_testkit::sqlite())),
+        ("postgres", orgusage_testkit::postgres),
+    ];
+    for (backend, open) in backends {
+        let (Some(plain), Some(sealed)) = (open(), open()) else {
+            continue;
+        };
+        bench_mode(c, &format!("{backend}/plaintext"), &plain.store, n);
+        let ring = KeyRing::new("bench", [42u8; 32]).unwrap();
+        let encrypted = sealed.open_with(|cfg| cfg.encryption(ring));
+        bench_mode(c, &format!("{backend}/encrypted"), &encrypted, n);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    targets = keys_at_rest
+}
+criterion_main!(benches);
