@@ -68,9 +68,12 @@ fn bench_mode(c: &mut Criterion, name: &str, store: &Store, n: usize) {
     });
 }
 
+/// Opens a fresh test database of one backend, or `None` when it is not reachable.
+type Opener = fn() -> Option<TestStore>;
+
 fn keys_at_rest(c: &mut Criterion) {
     let n = client_count();
-    let backends: [(&str, fn() -> Option<TestStore>); 2] = [
+    let backends: [(&str, Opener); 2] = [
         ("sqlite", || Some(orgusage_testkit::sqlite())),
         ("postgres", orgusage_testkit::postgres),
     ];
