@@ -140,7 +140,9 @@ backend_tests! {
         let store = encrypted(t, ring("k1", 1));
         let a = create(&store, "A", KEY_A).unwrap();
         store.settings().create_or_update_settings(&settings_form(Some(PROVISIONING))).unwrap();
-        // Opening succeeds (it reads no secret); every read of an encrypted secret fails typed.
+        // Opening succeeds (it reads no secret, it warns through tracing); every read of an
+        // encrypted secret fails typed.
+        assert!(orgusage_db::admin::encrypted_keys_present(store.database()).unwrap());
         let keyless = t.second_instance();
         assert_eq!(kind(keyless.clients().get_client_by_id(&a.id).unwrap_err()), EncryptionErrorKind::NoKey);
         assert_eq!(kind(keyless.clients().get_all_active_clients().unwrap_err()), EncryptionErrorKind::NoKey);
@@ -162,6 +164,7 @@ backend_tests! {
             create(plain, &format!("C{i}"), k).unwrap();
         }
         plain.settings().create_or_update_settings(&settings_form(Some(PROVISIONING))).unwrap();
+        assert!(!orgusage_db::admin::encrypted_keys_present(plain.database()).unwrap());
         let store = encrypted(t, ring("k1", 1));
         // Before the migration: plaintext rows are found and their keys stay unique.
         assert!(store.clients().get_client_by_api_key(&keys[3]).unwrap().is_some());
@@ -171,6 +174,7 @@ backend_tests! {
         assert!(report.provisioning_key_updated);
         assert_eq!(report.batches, 4, "{report:?}"); // 2 + 2 + 1 rows, then the settings row
         assert_no_plaintext(&store);
+        assert!(orgusage_db::admin::encrypted_keys_present(plain.database()).unwrap());
         let again = store.encrypt_existing_keys().unwrap();
         assert_eq!((again.clients_updated, again.provisioning_key_updated), (0, false));
         for k in &keys {

@@ -78,3 +78,23 @@ pub fn stored_provisioning_key(db: &crate::Database) -> Result<Option<String>> {
     })?;
     Ok(v.flatten())
 }
+
+/// True when any client key or the provisioning key is stored encrypted (one probe of the lookup
+/// index plus the settings row). `Store::open` uses it to warn when such a database is opened
+/// without a key ring.
+pub fn encrypted_keys_present(db: &crate::Database) -> Result<bool> {
+    use crate::schema::client_organizations::dsl as co;
+    use diesel::prelude::*;
+    let client: Option<String> = crate::with_conn!(db, |conn| {
+        Ok(co::client_organizations
+            .filter(co::openrouter_api_key_lookup.ge(""))
+            .select(co::id)
+            .first(conn)
+            .optional()?)
+    })?;
+    if client.is_some() {
+        return Ok(true);
+    }
+    Ok(stored_provisioning_key(db)?
+        .is_some_and(|k| orgusage_crypto::StoredSecret::is_encrypted(&k)))
+}

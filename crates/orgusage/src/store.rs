@@ -137,6 +137,14 @@ impl Store {
     pub fn open(config: impl Into<StoreConfig>) -> Result<Self> {
         let config = config.into();
         let db = Database::connect(&config.db)?;
+        if config.keys.is_none() && orgusage_db::admin::encrypted_keys_present(&db)? {
+            // Opening still succeeds: usage recording and reports need no key. Reads of the
+            // keys fail with Error::Encryption { kind: NoKey }; say why once, up front.
+            tracing::warn!(
+                "the database holds encrypted API keys but the store was opened without a key \
+                 ring (StoreConfig::encryption); reading or writing keys will fail"
+            );
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
