@@ -71,7 +71,25 @@ fn bench_mode(c: &mut Criterion, name: &str, store: &Store, n: usize) {
 /// Opens a fresh test database of one backend, or `None` when it is not reachable.
 type Opener = fn() -> Option<TestStore>;
 
+/// The cryptography alone, without a database: what each read or write of a key adds.
+fn primitives(c: &mut Criterion) {
+    use orgusage_crypto::SecretField;
+    let ring = KeyRing::new("bench", [42u8; 32]).unwrap();
+    let field = SecretField::client_api_key("client_bench_1753350000_3f9a0c1d");
+    let sealed = ring.encrypt(field, &key(1)).unwrap();
+    c.bench_function("crypto/encrypt", |b| {
+        b.iter(|| black_box(ring.encrypt(field, &key(1)).unwrap()))
+    });
+    c.bench_function("crypto/decrypt", |b| {
+        b.iter(|| black_box(ring.decrypt(field, &sealed).unwrap()))
+    });
+    c.bench_function("crypto/lookup_hash", |b| {
+        b.iter(|| black_box(ring.lookup_hash(&key(1))))
+    });
+}
+
 fn keys_at_rest(c: &mut Criterion) {
+    primitives(c);
     let n = client_count();
     let backends: [(&str, Opener); 2] = [
         ("sqlite", || Some(orgusage_testkit::sqlite())),

@@ -264,16 +264,20 @@ impl<'a> ClientRepo<'a> {
                 // picks the is_active index over the two-index OR of the unique indexes. A key
                 // belongs to at most one row (active or not), so at most one row comes back.
                 let rows: Vec<ClientRow> = with_conn!(self.db, |conn| {
-                    Ok(co::client_organizations
-                        .filter(
-                            co::openrouter_api_key_lookup.eq_any(&hashes).or(
-                                co::openrouter_api_key
-                                    .eq(api_key)
-                                    .and(co::openrouter_api_key_lookup.is_null()),
-                            ),
-                        )
-                        .select(ClientRow::as_select())
-                        .load(conn)?)
+                    let unmigrated = co::openrouter_api_key
+                        .eq(api_key)
+                        .and(co::openrouter_api_key_lookup.is_null());
+                    let query = co::client_organizations.select(ClientRow::as_select());
+                    if let [only] = hashes.as_slice() {
+                        // One key (no rotation under way), the usual case: `=` keeps the
+                        // statement in diesel's prepared-statement cache; an `IN (…)` list is
+                        // prepared again on every call.
+                        let found = co::openrouter_api_key_lookup.eq(only);
+                        Ok(query.filter(found.or(unmigrated)).load(conn)?)
+                    } else {
+                        let found = co::openrouter_api_key_lookup.eq_any(&hashes);
+                        Ok(query.filter(found.or(unmigrated)).load(conn)?)
+                    }
                 })?;
                 rows.into_iter().find(|r| r.is_active)
             }
