@@ -28,3 +28,73 @@ pub fn batch_execute(db: &crate::Database, sql: &str) -> Result<()> {
     use diesel::connection::SimpleConnection;
     crate::with_conn!(db, |conn| Ok(conn.batch_execute(sql)?))
 }
+
+/// One client row's stored key columns, exactly as they are in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredClientKey {
+    /// The client id.
+    pub id: String,
+    /// `openrouter_api_key` as stored: plaintext, or `enc:v1:<key-id>:<base64>`.
+    pub openrouter_api_key: String,
+    /// `openrouter_api_key_lookup` as stored: `None` for plaintext rows.
+    pub openrouter_api_key_lookup: Option<String>,
+}
+
+/// The stored key columns of every client, by id (audits, e.g. "is anything still plaintext?",
+/// and tests). The values may be plaintext secrets: do not log them.
+pub fn stored_client_keys(db: &crate::Database) -> Result<Vec<StoredClientKey>> {
+    use crate::schema::client_organizations::dsl as co;
+    use diesel::prelude::*;
+    let rows: Vec<(String, String, Option<String>)> = crate::with_conn!(db, |conn| {
+        Ok(co::client_organizations
+            .order(co::id.asc())
+            .select((
+                co::id,
+                co::openrouter_api_key,
+                co::openrouter_api_key_lookup,
+            ))
+            .load(conn)?)
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, key, lookup)| StoredClientKey {
+            id,
+            openrouter_api_key: key,
+            openrouter_api_key_lookup: lookup,
+        })
+        .collect())
+}
+
+/// The provisioning key column as stored (`None`: no settings row or no key).
+pub fn stored_provisioning_key(db: &crate::Database) -> Result<Option<String>> {
+    use crate::schema::global_settings::dsl as gs;
+    use diesel::prelude::*;
+    let v: Option<Option<String>> = crate::with_conn!(db, |conn| {
+        Ok(gs::global_settings
+            .filter(gs::id.eq(orgusage_domain::GLOBAL_SETTINGS_ID))
+            .select(gs::openrouter_provisioning_key)
+            .first(conn)
+            .optional()?)
+    })?;
+    Ok(v.flatten())
+}
+
+/// True when any client key or the provisioning key is stored encrypted (one probe of the lookup
+/// index plus the settings row). `Store::open` uses it to warn when such a database is opened
+/// without a key ring.
+pub fn encrypted_keys_present(db: &crate::Database) -> Result<bool> {
+    use crate::schema::client_organizations::dsl as co;
+    use diesel::prelude::*;
+    let client: Option<String> = crate::with_conn!(db, |conn| {
+        Ok(co::client_organizations
+            .filter(co::openrouter_api_key_lookup.ge(""))
+            .select(co::id)
+            .first(conn)
+            .optional()?)
+    })?;
+    if client.is_some() {
+        return Ok(true);
+    }
+    Ok(stored_provisioning_key(db)?
+        .is_some_and(|k| orgusage_crypto::StoredSecret::is_encrypted(&k)))
+}

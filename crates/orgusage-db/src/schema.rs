@@ -25,6 +25,7 @@ diesel::table! {
         is_active -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        openrouter_api_key_lookup -> Nullable<Text>,
     }
 }
 

@@ -55,6 +55,18 @@ pub enum Error {
         /// NBP to have no table).
         reason: String,
     },
+    /// A stored secret (a client API key, the provisioning key) could not be encrypted or
+    /// decrypted: no key ring is configured for an encrypted row, the row names a key id the
+    /// ring does not hold, the ciphertext fails authentication (wrong key, altered, or copied
+    /// from another row), or the stored value is malformed. Never carries key material or a
+    /// plaintext secret; `detail` names the table, column, row and key id only.
+    #[error("encryption error ({kind}): {detail}")]
+    Encryption {
+        /// What went wrong.
+        kind: EncryptionErrorKind,
+        /// Where (table, column, row id, key id) and why, without any secret.
+        detail: String,
+    },
     /// The database could not be reached or answered with an error.
     #[error("database error ({kind}): {source}")]
     Database {
@@ -105,6 +117,38 @@ impl fmt::Display for DatabaseErrorKind {
             Self::Migration => "migration",
             Self::Query => "query",
             Self::Configuration => "configuration",
+        })
+    }
+}
+
+/// Why a stored secret could not be encrypted or decrypted (see [`Error::Encryption`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncryptionErrorKind {
+    /// The row is encrypted but the store was opened without a key ring.
+    NoKey,
+    /// The row was encrypted under a key id that the key ring does not hold.
+    UnknownKeyId,
+    /// Authentication failed: the key is wrong for that key id, or the stored value was altered
+    /// or copied from another row or column.
+    Authentication,
+    /// The stored value claims to be encrypted but is not in a format this version can read.
+    Malformed,
+    /// The key ring itself is unusable (bad key id, key length, duplicate id).
+    Configuration,
+    /// The operating system's random number generator failed, so no nonce could be drawn.
+    Randomness,
+}
+
+impl fmt::Display for EncryptionErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoKey => "no key configured",
+            Self::UnknownKeyId => "unknown key id",
+            Self::Authentication => "authentication failed",
+            Self::Malformed => "malformed stored value",
+            Self::Configuration => "invalid key configuration",
+            Self::Randomness => "random number generator failed",
         })
     }
 }
@@ -183,6 +227,14 @@ impl Error {
         match self {
             Self::Database { kind, .. } => Some(*kind),
             _ => None,
+        }
+    }
+
+    /// Shorthand for [`Error::Encryption`].
+    pub fn encryption(kind: EncryptionErrorKind, detail: impl Into<String>) -> Self {
+        Self::Encryption {
+            kind,
+            detail: detail.into(),
         }
     }
 

@@ -14,7 +14,7 @@ pub mod timezone;
 pub mod usage;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{DatabaseErrorKind, Error, Result};
+pub use error::{DatabaseErrorKind, EncryptionErrorKind, Error, Result};
 pub mod models;
 pub mod money;
 pub mod secret;

@@ -65,6 +65,17 @@ impl TestStore {
     }
 }
 
+impl TestStore {
+    /// Opens another store on the same database with a configuration built from this test's
+    /// URL and clock, e.g. `t.open_with(|c| c.encryption(ring))`.
+    pub fn open_with(&self, configure: impl FnOnce(StoreConfig) -> StoreConfig) -> Store {
+        Store::open(configure(
+            StoreConfig::new(self.url.clone()).clock(self.clock.clone()),
+        ))
+        .expect("open configured instance")
+    }
+}
+
 impl std::fmt::Debug for TestStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestStore")

@@ -75,4 +75,8 @@ pub use orgusage_openrouter as openrouter;
 pub use pln::{PlnBilling, PlnConfig};
 pub use rust_decimal::Decimal;
 pub use store::{Store, StoreConfig};
+// Keys at rest (docs/operations.md): the key ring, the typed failure kinds, the migration report.
+pub use orgusage_crypto::KeyRing;
+pub use orgusage_db::KeyMigrationReport;
+pub use orgusage_domain::EncryptionErrorKind;
 pub use usage::Usage;

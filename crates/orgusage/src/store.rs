@@ -4,11 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use orgusage_crypto::KeyRing;
 use orgusage_db::{
-    Backend, ClientRepo, Database, DbConfig, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo,
+    Backend, ClientRepo, Database, DbConfig, GenerationRepo, KeyMaintenance, KeyMigrationReport,
+    MappingRepo, SettingsRepo, UsageRepo,
 };
 use orgusage_domain::usage::CatalogueModel;
-use orgusage_domain::{Clock, Result, SystemClock};
+use orgusage_domain::{Clock, EncryptionErrorKind, Error, Result, SystemClock};
 
 /// How to open a [`Store`].
 ///
@@ -23,6 +25,7 @@ pub struct StoreConfig {
     db: DbConfig,
     clock: Arc<dyn Clock>,
     catalogue: Vec<CatalogueModel>,
+    keys: Option<Arc<KeyRing>>,
 }
 
 impl StoreConfig {
@@ -32,7 +35,26 @@ impl StoreConfig {
             db: DbConfig::new(database_url),
             clock: Arc::new(SystemClock),
             catalogue: Vec::new(),
+            keys: None,
         }
+    }
+
+    /// Encrypts client API keys and the provisioning key at rest with `keys` (default: off,
+    /// plaintext). New and updated keys are sealed under the ring's current key; rows written
+    /// before stay readable and are encrypted by [`Store::encrypt_existing_keys`]. Every
+    /// instance on the database needs the same ring. See `docs/operations.md`, "Keys at rest".
+    ///
+    /// ```
+    /// use orgusage::{ClientOrganizationForm, KeyRing, Store, StoreConfig};
+    /// let ring = KeyRing::from_base64("2026-11", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")?;
+    /// let store = Store::open(StoreConfig::new(":memory:").encryption(ring))?;
+    /// let c = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
+    /// assert_eq!(store.clients().get_client_by_api_key("sk-or-v1-A")?.unwrap().id, c.id);
+    /// # Ok::<(), orgusage::Error>(())
+    /// ```
+    pub fn encryption(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(Arc::new(keys));
+        self
     }
 
     /// Uses `clock` for every "now" (tests, replays).
@@ -92,6 +114,7 @@ struct Inner {
     db: Database,
     clock: Arc<dyn Clock>,
     catalogue: Vec<CatalogueModel>,
+    keys: Option<Arc<KeyRing>>,
 }
 
 /// A connected, migrated orgusage store. Cheap to clone (one `Arc`); share it across threads.
@@ -114,11 +137,20 @@ impl Store {
     pub fn open(config: impl Into<StoreConfig>) -> Result<Self> {
         let config = config.into();
         let db = Database::connect(&config.db)?;
+        if config.keys.is_none() && orgusage_db::admin::encrypted_keys_present(&db)? {
+            // Opening still succeeds: usage recording and reports need no key. Reads of the
+            // keys fail with Error::Encryption { kind: NoKey }; say why once, up front.
+            tracing::warn!(
+                "the database holds encrypted API keys but the store was opened without a key \
+                 ring (StoreConfig::encryption); reading or writing keys will fail"
+            );
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 clock: config.clock,
                 catalogue: config.catalogue,
+                keys: config.keys,
             }),
         })
     }
@@ -140,12 +172,12 @@ impl Store {
 
     /// `GlobalSettingsDb` operations.
     pub fn settings(&self) -> SettingsRepo<'_> {
-        SettingsRepo::new(&self.inner.db, self.clock())
+        SettingsRepo::new(&self.inner.db, self.clock()).with_key_ring(self.inner.keys.as_deref())
     }
 
     /// `ClientOrganizationDb` operations.
     pub fn clients(&self) -> ClientRepo<'_> {
-        ClientRepo::new(&self.inner.db, self.clock())
+        ClientRepo::new(&self.inner.db, self.clock()).with_key_ring(self.inner.keys.as_deref())
     }
 
     /// `UserClientMappingDb` operations.
@@ -167,5 +199,44 @@ impl Store {
     /// `ProcessedGenerationDb` operations: the exactly-once ledger and its retention cleanup.
     pub fn generations(&self) -> GenerationRepo<'_> {
         GenerationRepo::new(&self.inner.db, self.clock())
+    }
+
+    /// Encrypts every API key and the provisioning key still stored in plaintext, in batches of
+    /// [`orgusage_db::DEFAULT_KEY_BATCH`] rows, each batch one transaction. Idempotent; safe while
+    /// other instances (with the same key ring) run. Needs [`StoreConfig::encryption`].
+    ///
+    /// ```
+    /// use orgusage::{ClientOrganizationForm, KeyRing, Store, StoreConfig};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let url = dir.path().join("o.db").display().to_string();
+    /// let plain = Store::open(url.as_str())?;
+    /// plain.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
+    /// let ring = KeyRing::new("k1", [7u8; 32])?;
+    /// let store = Store::open(StoreConfig::new(url).encryption(ring))?;
+    /// assert_eq!(store.encrypt_existing_keys()?.clients_updated, 1);
+    /// assert_eq!(store.encrypt_existing_keys()?.clients_updated, 0); // idempotent
+    /// assert!(store.clients().get_client_by_api_key("sk-or-v1-A")?.is_some());
+    /// # Ok::<(), orgusage::Error>(())
+    /// ```
+    pub fn encrypt_existing_keys(&self) -> Result<KeyMigrationReport> {
+        self.key_maintenance()?.encrypt_existing_keys()
+    }
+
+    /// Re-encrypts every value sealed under an older key of the ring with the current key and
+    /// recomputes its lookup hash, in batches of one transaction each. When it returns, the
+    /// older keys can be removed from the ring. Needs [`StoreConfig::encryption`].
+    pub fn rotate_keys(&self) -> Result<KeyMigrationReport> {
+        self.key_maintenance()?.rotate_keys()
+    }
+
+    /// [`KeyMaintenance`] with this store's key ring, e.g. for another batch size.
+    pub fn key_maintenance(&self) -> Result<KeyMaintenance<'_>> {
+        let keys = self.inner.keys.as_deref().ok_or_else(|| {
+            Error::encryption(
+                EncryptionErrorKind::NoKey,
+                "key maintenance needs a key ring (StoreConfig::encryption)",
+            )
+        })?;
+        Ok(KeyMaintenance::new(&self.inner.db, keys))
     }
 }

@@ -1,11 +1,12 @@
 //! `client_organizations`: the paying companies.
 
 use diesel::prelude::*;
+use orgusage_crypto::{KeyRing, SecretField, check_plaintext, reveal, secrets_equal};
 use orgusage_domain::models::{new_client_id, validate_identifier, validate_secret};
 use orgusage_domain::money::{amount_to_units, rate_to_units, units_to_decimal};
 use orgusage_domain::{
-    ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Clock, Error, Result,
-    Secret,
+    ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Clock,
+    EncryptionErrorKind, Error, Result, Secret,
 };
 
 use crate::error::{TxError, is_unique_violation};
@@ -28,21 +29,28 @@ pub(crate) struct ClientRow {
     updated_at: i64,
 }
 
-impl From<ClientRow> for ClientOrganization {
-    fn from(r: ClientRow) -> Self {
-        Self {
-            id: r.id,
-            name: r.name,
-            openrouter_api_key: Secret::new(r.openrouter_api_key),
-            openrouter_key_hash: r.openrouter_key_hash,
-            markup_rate: units_to_decimal(r.markup_rate),
-            monthly_limit: r.monthly_limit.map(units_to_decimal),
-            billing_email: r.billing_email,
-            timezone: r.timezone,
-            is_active: r.is_active,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
+impl ClientRow {
+    /// The domain value; an encrypted key is opened with `keys` (a typed error, never garbage,
+    /// when it cannot be).
+    pub(crate) fn into_client(self, keys: Option<&KeyRing>) -> Result<ClientOrganization> {
+        let key = reveal(
+            keys,
+            SecretField::client_api_key(&self.id),
+            &self.openrouter_api_key,
+        )?;
+        Ok(ClientOrganization {
+            id: self.id,
+            name: self.name,
+            openrouter_api_key: key,
+            openrouter_key_hash: self.openrouter_key_hash,
+            markup_rate: units_to_decimal(self.markup_rate),
+            monthly_limit: self.monthly_limit.map(units_to_decimal),
+            billing_email: self.billing_email,
+            timezone: self.timezone,
+            is_active: self.is_active,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
     }
 }
 
@@ -52,6 +60,7 @@ struct NewClient<'a> {
     id: &'a str,
     name: &'a str,
     openrouter_api_key: &'a str,
+    openrouter_api_key_lookup: Option<&'a str>,
     openrouter_key_hash: Option<&'a str>,
     markup_rate: i64,
     monthly_limit: Option<i64>,
@@ -74,17 +83,89 @@ struct ClientChangeset<'a> {
     updated_at: i64,
 }
 
+/// Inside a write transaction: the rules the unique indexes cannot enforce alone. With a key
+/// ring, a key held by a plaintext row not yet migrated, or hashed under an older key of the
+/// ring, is a conflict. Without one, writing a plaintext key next to encrypted rows is refused:
+/// this instance could neither detect a duplicate among them nor read them back. A macro, not a
+/// function, because the body is expanded once per backend connection type.
+macro_rules! check_key_free {
+    ($keys:expr, $conn:ident, $api_key:expr, $except_id:expr) => {{
+        match $keys {
+            Some(ring) => {
+                let hashes = ring.lookup_hashes($api_key);
+                let taken: Option<String> = co::client_organizations
+                    .filter(co::id.ne($except_id))
+                    .filter(
+                        co::openrouter_api_key_lookup.eq_any(&hashes).or(co::openrouter_api_key
+                            .eq($api_key)
+                            .and(co::openrouter_api_key_lookup.is_null())),
+                    )
+                    .select(co::id)
+                    .first($conn)
+                    .optional()?;
+                if taken.is_some() {
+                    return Err(TxError::from(key_taken()));
+                }
+            }
+            None => {
+                // `>= ''` rather than IS NOT NULL: a range SQLite serves from the lookup index
+                // (IS NOT NULL scans the table), so plaintext mode pays one index probe.
+                let encrypted: Option<String> = co::client_organizations
+                    .filter(co::openrouter_api_key_lookup.ge(""))
+                    .select(co::id)
+                    .first($conn)
+                    .optional()?;
+                if encrypted.is_some() {
+                    return Err(TxError::from(Error::encryption(
+                        EncryptionErrorKind::NoKey,
+                        "client_organizations holds encrypted API keys but the store was opened \
+                         without a key ring (StoreConfig::encryption); a plaintext key is not written",
+                    )));
+                }
+            }
+        }
+    }};
+}
+
+fn key_taken() -> Error {
+    Error::Conflict("openrouter_api_key is already assigned to a client".into())
+}
+
 /// Repository of `client_organizations`.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientRepo<'a> {
     db: &'a Database,
     clock: &'a dyn Clock,
+    keys: Option<&'a KeyRing>,
 }
 
 impl<'a> ClientRepo<'a> {
-    /// A repository over `db` using `clock` for timestamps.
+    /// A repository over `db` using `clock` for timestamps; API keys are stored in plaintext
+    /// unless a key ring is added with [`ClientRepo::with_key_ring`].
     pub fn new(db: &'a Database, clock: &'a dyn Clock) -> Self {
-        Self { db, clock }
+        Self {
+            db,
+            clock,
+            keys: None,
+        }
+    }
+
+    /// Encrypts API keys at rest with `keys` (`None`: plaintext, the default). See
+    /// `docs/operations.md`, "Keys at rest".
+    pub fn with_key_ring(mut self, keys: Option<&'a KeyRing>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// The stored form of `api_key` for row `id`: the column value and its lookup hash.
+    fn seal(&self, id: &str, api_key: &str) -> Result<(String, Option<String>)> {
+        match self.keys {
+            Some(ring) => Ok((
+                ring.encrypt(SecretField::client_api_key(id), api_key)?,
+                Some(ring.lookup_hash(api_key)),
+            )),
+            None => Ok((api_key.to_string(), None)),
+        }
     }
 
     /// Creates an active client. A key already used by any client (active or not) is a
@@ -101,12 +182,15 @@ impl<'a> ClientRepo<'a> {
         if let Some(h) = key_hash {
             validate_identifier("key_hash", h)?;
         }
+        check_plaintext("openrouter_api_key", api_key.expose())?;
         let now = super::unix_now(self.clock);
         let id = new_client_id(&form.name, now);
+        let (stored_key, lookup) = self.seal(&id, api_key.expose())?;
         let row = NewClient {
             id: &id,
             name: form.name.trim(),
-            openrouter_api_key: api_key.expose(),
+            openrouter_api_key: &stored_key,
+            openrouter_api_key_lookup: lookup.as_deref(),
             openrouter_key_hash: key_hash,
             markup_rate: rate_to_units("markup_rate", form.markup_rate)?,
             monthly_limit: form.monthly_limit.map(amount_to_units).transpose()?,
@@ -117,68 +201,111 @@ impl<'a> ClientRepo<'a> {
             updated_at: now,
         };
         let result = write_tx!(self.db, |conn| {
+            check_key_free!(self.keys, conn, api_key.expose(), &id);
             diesel::insert_into(co::client_organizations)
                 .values(&row)
                 .execute(conn)
                 .map_err(|e| {
                     let e = TxError::from(e);
                     if is_unique_violation(&e) {
-                        TxError::from(Error::Conflict(
-                            "openrouter_api_key is already assigned to a client".into(),
-                        ))
+                        TxError::from(key_taken())
                     } else {
                         e
                     }
                 })?;
-            Ok(co::client_organizations
+            let saved = co::client_organizations
                 .find(&id)
                 .select(ClientRow::as_select())
-                .first(conn)?)
+                .first(conn)?;
+            Ok(saved.into_client(self.keys)?)
         })?;
         tracing::info!(client_org_id = %result.id, "created client organization");
-        Ok(result.into())
+        Ok(result)
     }
 
     /// The active client with this id.
     pub fn get_client_by_id(&self, client_id: &str) -> Result<Option<ClientOrganization>> {
-        with_conn!(self.db, |conn| {
+        let row = with_conn!(self.db, |conn| {
             Ok(co::client_organizations
                 .filter(co::id.eq(client_id).and(co::is_active.eq(true)))
                 .select(ClientRow::as_select())
                 .first(conn)
-                .optional()?
-                .map(Into::into))
-        })
+                .optional()?)
+        })?;
+        row.map(|r| r.into_client(self.keys)).transpose()
     }
 
     /// The active client that owns this OpenRouter API key (indexed, unique lookup).
+    ///
+    /// With a key ring the lookup is by the key's HMAC under each key of the ring (one
+    /// `IN (…)` on the unique lookup index), or by the plaintext for rows not yet migrated;
+    /// the found row's key is then decrypted and compared with `api_key`, so a lookup hash
+    /// copied onto another row is an [`Error::Encryption`] instead of the wrong client.
     pub fn get_client_by_api_key(&self, api_key: &str) -> Result<Option<ClientOrganization>> {
-        with_conn!(self.db, |conn| {
-            Ok(co::client_organizations
-                .filter(
-                    co::openrouter_api_key
+        if check_plaintext("api_key", api_key).is_err() {
+            // A ciphertext from a dump must not work as a key (it would match its own row).
+            return Ok(None);
+        }
+        let row = match self.keys {
+            None => with_conn!(self.db, |conn| {
+                Ok(co::client_organizations
+                    .filter(
+                        co::openrouter_api_key
+                            .eq(api_key)
+                            .and(co::is_active.eq(true)),
+                    )
+                    .select(ClientRow::as_select())
+                    .first(conn)
+                    .optional()?)
+            })?,
+            Some(ring) => {
+                let hashes = ring.lookup_hashes(api_key);
+                // is_active is filtered here, not in SQL: with it in the WHERE clause SQLite
+                // picks the is_active index over the two-index OR of the unique indexes. A key
+                // belongs to at most one row (active or not), so at most one row comes back.
+                let rows: Vec<ClientRow> = with_conn!(self.db, |conn| {
+                    let unmigrated = co::openrouter_api_key
                         .eq(api_key)
-                        .and(co::is_active.eq(true)),
-                )
-                .select(ClientRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(Into::into))
-        })
+                        .and(co::openrouter_api_key_lookup.is_null());
+                    let query = co::client_organizations.select(ClientRow::as_select());
+                    if let [only] = hashes.as_slice() {
+                        // One key (no rotation under way), the usual case: `=` keeps the
+                        // statement in diesel's prepared-statement cache; an `IN (…)` list is
+                        // prepared again on every call.
+                        let found = co::openrouter_api_key_lookup.eq(only);
+                        Ok(query.filter(found.or(unmigrated)).load(conn)?)
+                    } else {
+                        let found = co::openrouter_api_key_lookup.eq_any(&hashes);
+                        Ok(query.filter(found.or(unmigrated)).load(conn)?)
+                    }
+                })?;
+                rows.into_iter().find(|r| r.is_active)
+            }
+        };
+        let Some(row) = row else { return Ok(None) };
+        let client = row.into_client(self.keys)?;
+        if !secrets_equal(client.openrouter_api_key.expose(), api_key) {
+            return Err(Error::encryption(
+                EncryptionErrorKind::Authentication,
+                format!(
+                    "the lookup hash of client {:?} does not match its decrypted key (the row was altered)",
+                    client.id
+                ),
+            ));
+        }
+        Ok(Some(client))
     }
 
     /// Every active client, oldest first (ties by id), so the order is deterministic.
     pub fn get_all_active_clients(&self) -> Result<Vec<ClientOrganization>> {
-        with_conn!(self.db, |conn| {
+        let rows = with_conn!(self.db, |conn| {
             Ok(co::client_organizations
                 .filter(co::is_active.eq(true))
                 .order((co::created_at.asc(), co::id.asc()))
                 .select(ClientRow::as_select())
-                .load(conn)?
-                .into_iter()
-                .map(Into::into)
-                .collect())
-        })
+                .load(conn)?)
+        })?;
+        rows.into_iter().map(|r| r.into_client(self.keys)).collect()
     }
 
     /// Applies a typed update to an active client; `Ok(None)` if there is no such active client.
@@ -220,7 +347,45 @@ impl<'a> ClientRepo<'a> {
                 .find(client_id)
                 .select(ClientRow::as_select())
                 .first(conn)?;
-            Ok(Some(row.into()))
+            Ok(Some(row.into_client(self.keys)?))
+        })
+    }
+
+    /// Replaces an active client's OpenRouter API key (e.g. after rolling it at OpenRouter);
+    /// `Ok(None)` if there is no such active client. The same rules as `create_client` apply:
+    /// a key held by another client is a [`Error::Conflict`], and with a key ring the new key is
+    /// stored encrypted with a fresh lookup hash.
+    pub fn update_api_key(
+        &self,
+        client_id: &str,
+        api_key: &Secret,
+    ) -> Result<Option<ClientOrganization>> {
+        let _span =
+            tracing::debug_span!("orgusage.clients.update_api_key", client_org_id = client_id)
+                .entered();
+        validate_secret("openrouter_api_key", api_key)?;
+        check_plaintext("openrouter_api_key", api_key.expose())?;
+        let (stored_key, lookup) = self.seal(client_id, api_key.expose())?;
+        let now = super::unix_now(self.clock);
+        write_tx!(self.db, |conn| {
+            check_key_free!(self.keys, conn, api_key.expose(), client_id);
+            let target =
+                co::client_organizations.filter(co::id.eq(client_id).and(co::is_active.eq(true)));
+            let n = diesel::update(target)
+                .set((
+                    co::openrouter_api_key.eq(&stored_key),
+                    co::openrouter_api_key_lookup.eq(lookup.as_deref()),
+                    co::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let row = co::client_organizations
+                .find(client_id)
+                .select(ClientRow::as_select())
+                .first(conn)?;
+            Ok(Some(row.into_client(self.keys)?))
         })
     }
 
