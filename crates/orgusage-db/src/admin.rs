@@ -28,3 +28,21 @@ pub fn batch_execute(db: &crate::Database, sql: &str) -> Result<()> {
     use diesel::connection::SimpleConnection;
     crate::with_conn!(db, |conn| Ok(conn.batch_execute(sql)?))
 }
+
+/// Runs `f` while one pooled connection of `db` is checked out and left idle, e.g. to test
+/// what callers get when the pool is exhausted.
+pub fn while_holding_connection<T>(db: &crate::Database, f: impl FnOnce() -> T) -> Result<T> {
+    use crate::conn::{PoolKind, checkout};
+    match db.pool() {
+        #[cfg(feature = "sqlite")]
+        PoolKind::Sqlite(pool) => {
+            let _held = checkout(pool)?;
+            Ok(f())
+        }
+        #[cfg(feature = "postgres")]
+        PoolKind::Postgres(pool) => {
+            let _held = checkout(pool)?;
+            Ok(f())
+        }
+    }
+}

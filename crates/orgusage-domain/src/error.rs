@@ -73,8 +73,14 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DatabaseErrorKind {
-    /// Connecting, or taking a connection from the pool.
+    /// Connecting to the database failed (unreachable, refused, authentication, or the server
+    /// has no free connection slot: "too many clients").
     Connection,
+    /// Every connection of the pool stayed in use for the whole `connection_timeout`: this
+    /// process has more concurrent operations than its pool has connections. Nothing was sent
+    /// to the database, so the operation may be retried; if it recurs, raise the pool size
+    /// (within the server's connection budget) or the timeout, or lower the concurrency.
+    PoolTimeout,
     /// Running the embedded migrations.
     Migration,
     /// A query or a transaction.
@@ -87,6 +93,7 @@ impl fmt::Display for DatabaseErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Connection => "connection",
+            Self::PoolTimeout => "pool timeout",
             Self::Migration => "migration",
             Self::Query => "query",
             Self::Configuration => "configuration",
