@@ -40,7 +40,8 @@ ensure_postgres() {
 # through the wildcard entry (PgBouncer drops the `options` parameter that picks a schema).
 ensure_pgbouncer() {
   if [[ -n "${ORGUSAGE_TEST_PGBOUNCER_URL:-}" ]]; then return 0; fi
-  local dir=/tmp/orgusage-ci-pgbouncer port="${ORGUSAGE_PGBOUNCER_PORT:-6432}"
+  local port="${ORGUSAGE_PGBOUNCER_PORT:-6432}"
+  local dir="/tmp/orgusage-ci-pgbouncer-${port}"
   local hostport pg_host pg_port
   hostport="${ORGUSAGE_TEST_POSTGRES_URL#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
   pg_host="${hostport%%:*}"; pg_port=5432
