@@ -32,6 +32,8 @@ pub struct TestStore {
     /// The URL of the fresh database (another process or pool may open it too).
     pub url: String,
     backend: &'static str,
+    /// The config the store was opened with, minus the clock: what [`TestStore::config`] returns.
+    config: StoreConfig,
     _guard: Guard,
 }
 
@@ -85,10 +87,10 @@ impl TestStore {
         self.backend
     }
 
-    /// A config for another store on the same database, with the switches this one needs
-    /// (`pgbouncer(true)` behind PgBouncer) and the library's defaults otherwise.
+    /// A config for another store on the same database with this one's settings (e.g.
+    /// `pgbouncer(true)` behind PgBouncer, the SQLite durability level) and the system clock.
     pub fn config(&self) -> StoreConfig {
-        StoreConfig::new(self.url.clone()).pgbouncer(self.backend == "pgbouncer")
+        self.config.clone()
     }
 
     /// Runs raw SQL on the test database, e.g. to simulate a writer that bypasses the library.
@@ -119,7 +121,16 @@ pub fn default_start() -> DateTime<Utc> {
 }
 
 /// A store on a new SQLite file in a temporary directory (WAL, several pooled connections).
+///
+/// It runs with `synchronous = NORMAL`, not the library's default `FULL`: the level only
+/// decides whether a commit survives a power loss, which no test can cause, and an fsync per
+/// commit (about 4 ms on the CI disk) would make the suite many times slower.
 pub fn sqlite() -> TestStore {
+    sqlite_with(|config| config.sqlite_synchronous(orgusage::SqliteSynchronous::Normal))
+}
+
+/// Like [`sqlite`], with `configure` applied to the store's config (e.g. a durability level).
+pub fn sqlite_with(configure: impl FnOnce(StoreConfig) -> StoreConfig) -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = dir
         .path()
@@ -127,13 +138,14 @@ pub fn sqlite() -> TestStore {
         .to_string_lossy()
         .into_owned();
     let clock = Arc::new(ManualClock::new(default_start()));
-    let store = Store::open(StoreConfig::new(url.clone()).clock(clock.clone()))
-        .expect("open sqlite test store");
+    let config = configure(StoreConfig::new(url.clone()));
+    let store = Store::open(config.clone().clock(clock.clone())).expect("open sqlite test store");
     TestStore {
         store,
         clock,
         url,
         backend: "sqlite",
+        config,
         _guard: Guard::Sqlite(dir),
     }
 }
@@ -260,17 +272,15 @@ pub fn pgbouncer() -> Option<TestStore> {
     let db = postgres_database()?;
     let url = with_database(&base, &db.name);
     let clock = Arc::new(ManualClock::new(default_start()));
-    let store = Store::open(
-        StoreConfig::new(url.clone())
-            .clock(clock.clone())
-            .pgbouncer(true),
-    )
-    .expect("open test store through pgbouncer");
+    let config = StoreConfig::new(url.clone()).pgbouncer(true);
+    let store = Store::open(config.clone().clock(clock.clone()))
+        .expect("open test store through pgbouncer");
     Some(TestStore {
         store,
         clock,
         url,
         backend: "pgbouncer",
+        config,
         _guard: Guard::Database(db),
     })
 }
@@ -293,13 +303,14 @@ pub fn postgres() -> Option<TestStore> {
     let clock = Arc::new(ManualClock::new(default_start()));
     // The library's default pool (4): the suite runs many of these at once on one server, and
     // the tests should exercise the defaults hosts get.
-    let store = Store::open(StoreConfig::new(url.clone()).clock(clock.clone()))
-        .expect("open postgres test store");
+    let config = StoreConfig::new(url.clone());
+    let store = Store::open(config.clone().clock(clock.clone())).expect("open postgres test store");
     Some(TestStore {
         store,
         clock,
         url,
         backend: "postgres",
+        config,
         _guard: guard,
     })
 }
