@@ -73,7 +73,9 @@ pub fn postgres_store() -> Option<TestStore> {
     let url = orgusage_testkit::postgres_url();
     let sep = if url.contains('?') { '&' } else { '?' };
     match PgConnection::establish(&format!("{url}{sep}connect_timeout=3")) {
-        Ok(_) => orgusage_testkit::postgres(),
+        // A pool of 8 (the default is 4), so the eight-writer library runs get a connection
+        // per writer like the floors they are compared with.
+        Ok(_) => orgusage_testkit::postgres_with(|config| config.max_connections(8)),
         Err(e) => {
             eprintln!("SKIP postgres: {e} (set ORGUSAGE_TEST_POSTGRES_URL)");
             None

@@ -288,6 +288,12 @@ pub fn pgbouncer() -> Option<TestStore> {
 /// A store on a fresh PostgreSQL schema, or `None` (after printing `SKIP postgres: …`) when no
 /// server answers. Under `CI=true` an unreachable server panics instead: CI must run them.
 pub fn postgres() -> Option<TestStore> {
+    postgres_with(|config| config)
+}
+
+/// Like [`postgres`], with `configure` applied to the store's config (e.g. a bigger pool for
+/// the eight-writer benches).
+pub fn postgres_with(configure: impl FnOnce(StoreConfig) -> StoreConfig) -> Option<TestStore> {
     if !postgres_available() {
         return None;
     }
@@ -303,7 +309,7 @@ pub fn postgres() -> Option<TestStore> {
     let clock = Arc::new(ManualClock::new(default_start()));
     // The library's default pool (4): the suite runs many of these at once on one server, and
     // the tests should exercise the defaults hosts get.
-    let config = StoreConfig::new(url.clone());
+    let config = configure(StoreConfig::new(url.clone()));
     let store = Store::open(config.clone().clock(clock.clone())).expect("open postgres test store");
     Some(TestStore {
         store,
