@@ -81,11 +81,33 @@ fn run_children(url: &str, bouncer: bool, clients: &[String], database: &str) ->
     let exe = std::env::current_exe().unwrap();
     let peak = AtomicI64::new(0);
     let done = AtomicBool::new(false);
+    let mut conn = PgConnection::establish(&orgusage_testkit::postgres_url()).unwrap();
+    // Client backends only: autovacuum workers visit the database too (10 000 updates of a
+    // few hot rows invite them) and are not connections of ours.
+    let sql = format!(
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = '{database}' AND backend_type = 'client backend'"
+    );
+    if !bouncer {
+        // A closed connection's server process leaves pg_stat_activity a moment after the
+        // client hung up; wait until the parent's are gone, so only the children are counted.
+        // (Behind PgBouncer its pooled server connections stay; the bound there is its pool.)
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while diesel::sql_query(&sql)
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n
+            > 0
+        {
+            assert!(
+                Instant::now() < give_up,
+                "the parent's connections did not go away"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     std::thread::scope(|s| {
         s.spawn(|| {
-            let mut conn = PgConnection::establish(&orgusage_testkit::postgres_url()).unwrap();
-            let sql =
-                format!("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = '{database}'");
             while !done.load(Ordering::Relaxed) {
                 let n = diesel::sql_query(&sql)
                     .get_result::<Count>(&mut conn)

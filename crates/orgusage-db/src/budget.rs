@@ -80,6 +80,7 @@ pub fn connection_budget(instances: u32, pool_size: u32, server: ServerLimits) -
 
 /// Emits the `tracing` warning for a budget that does not fit (and a debug event for one that
 /// does); returns whether it fits.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn report(budget: &ConnectionBudget, server: &ServerLimits) -> bool {
     if budget.fits() {
         tracing::debug!(

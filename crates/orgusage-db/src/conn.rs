@@ -280,8 +280,9 @@ impl Database {
                 crate::budget::report(&budget, &server);
                 Ok(())
             }
+            // SQLite has no server to share; behind PgBouncer its own pool bounds the server.
             _ => {
-                let _ = config;
+                let _ = config; // unused when built without `postgres`
                 Ok(())
             }
         }
