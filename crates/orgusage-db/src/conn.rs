@@ -116,7 +116,8 @@ pub struct DbConfig {
     /// server could not be reached or refused).
     pub connection_timeout: Duration,
     /// Pooled connections idle this long are closed, so a pool shrinks back after a burst
-    /// (default 60 s; `None` keeps them). One connection always stays open.
+    /// (default 60 s; `None` keeps them). One connection always stays open. Ignored, like
+    /// `max_lifetime`, for in-memory SQLite, whose connection is the database.
     pub idle_timeout: Option<Duration>,
     /// Pooled connections are replaced after this long (default 30 min; `None`: never).
     pub max_lifetime: Option<Duration>,
@@ -244,7 +245,9 @@ impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for Pg
         use diesel::Connection;
         if self.pgbouncer {
             // Transaction pooling gives each transaction whichever server connection is free,
-            // so a named statement prepared through one is unknown to the next. With the cache
+            // so a statement name prepared through one is unknown to the next, or names another
+            // statement there (seen: "bind message supplies 2 parameters, but prepared
+            // statement __diesel_stmt_5 requires 11"). With the cache
             // off diesel sends every statement unnamed (PQsendQueryParams: parse, bind and
             // execute in one round trip), which PgBouncer 1.18 handles in transaction mode.
             conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
@@ -316,7 +319,14 @@ impl Database {
             ));
         }
         let manager = ConnectionManager::<SqliteConnection>::new(path);
-        let pool = pool_builder(config, size)
+        let mut builder = pool_builder(config, size);
+        if in_memory {
+            // An in-memory database lives and dies with its connections: a connection the pool
+            // retired for idleness or age would take every row with it, and its replacement
+            // would open an empty database. So these pools never retire connections.
+            builder = builder.idle_timeout(None).max_lifetime(None);
+        }
+        let pool = builder
             .test_on_check_out(config.test_on_checkout.unwrap_or(false))
             .connection_customizer(Box::new(SqlitePragmas {
                 busy_timeout_ms: u64::try_from(config.sqlite_busy_timeout.as_millis())
@@ -567,4 +577,37 @@ macro_rules! write_tx {
             }
         }
     }};
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+
+    fn lifetimes(url: &str) -> (Option<Duration>, Option<Duration>) {
+        let db = Database::connect(&DbConfig::new(url)).expect("connect");
+        match db.pool() {
+            PoolKind::Sqlite(pool) => (pool.idle_timeout(), pool.max_lifetime()),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("a SQLite URL"),
+        }
+    }
+
+    #[test]
+    fn in_memory_pools_never_retire_their_connection() {
+        // Retiring it would silently swap the database for an empty one.
+        assert_eq!(lifetimes(":memory:"), (None, None));
+    }
+
+    #[test]
+    fn file_pools_shrink_when_idle() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("t.db").to_string_lossy().into_owned();
+        assert_eq!(
+            lifetimes(&url),
+            (
+                Some(Duration::from_secs(60)),
+                Some(Duration::from_secs(1800))
+            )
+        );
+    }
 }

@@ -73,7 +73,8 @@ impl StoreConfig {
     }
 
     /// Pooled connections idle this long are closed, so a pool shrinks after a burst (default
-    /// 60 s; `None` keeps them open). One connection always stays open.
+    /// 60 s; `None` keeps them open). One connection always stays open. In-memory SQLite pools
+    /// ignore it: their connection *is* the database.
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.db.idle_timeout = timeout;
         self
