@@ -15,6 +15,10 @@
 //! Scenarios: `one_client` (different users and models of one client, same day), `hot_row`
 //! (one user and model) and `8_clients` (one client per writer). The SQLite floors queue on an
 //! in-process mutex like the library's write gate.
+//!
+//! `record_usage/sqlite/durability`: one writer on a SQLite file with `synchronous = NORMAL`
+//! and `FULL` (`StoreConfig::sqlite_synchronous`), library and `floor_same_statements` with the
+//! same pragma, to price a power-loss-safe acknowledgement (an fsync of the WAL per commit).
 
 mod common;
 
@@ -26,7 +30,7 @@ use chrono::NaiveDate;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use diesel::RunQueryDsl;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use orgusage::{Decimal, UsageRecord};
+use orgusage::{Decimal, SqliteSynchronous, UsageRecord};
 use orgusage_testkit::TestStore;
 
 use common::{MODELS, RawConn, RawPool, RawRef, Val, in_tx, profile, stmt, with_raw};
@@ -299,6 +303,41 @@ fn eight_writers(c: &mut Criterion, t: &TestStore, fx: &Fixture) {
     g.finish();
 }
 
+/// One writer at each SQLite durability level, the floor beside with the same pragma.
+fn durability(c: &mut Criterion) {
+    let mut g = c.benchmark_group("record_usage/sqlite/durability");
+    g.throughput(Throughput::Elements(1));
+    for (name, level) in [
+        ("normal", SqliteSynchronous::Normal),
+        ("full", SqliteSynchronous::Full),
+    ] {
+        let t = orgusage_testkit::sqlite_with(|config| config.sqlite_synchronous(level));
+        let fx = Fixture::new(&t);
+        let usage = t.store.usage();
+        let mut i = 0_u64;
+        g.bench_function(format!("{name}/library"), |b| {
+            b.iter(|| {
+                i += 1;
+                black_box(usage.record_usage(&fx.single(i).record).expect("record"))
+            })
+        });
+        let mut conn = RawConn::open_with(&t, &common::sqlite_pragmas(level.pragma()));
+        g.bench_function(format!("{name}/floor_same_statements"), |b| {
+            b.iter(|| {
+                i += 1;
+                black_box(floor_record(
+                    conn.as_ref(),
+                    fx.single(i),
+                    fx.day,
+                    Floor::SameStatements,
+                    true,
+                ))
+            })
+        });
+    }
+    g.finish();
+}
+
 /// Checks that the library and the floor wrote the same totals (both add to the same rows).
 fn check_same_effect(t: &TestStore, fx: &Fixture) {
     let r = &fx.reqs[0][0];
@@ -382,6 +421,7 @@ fn benches(c: &mut Criterion) {
         one_writer(c, &t, &fx);
         eight_writers(c, &t, &fx);
     }
+    durability(c);
 }
 
 criterion_group! {

@@ -27,7 +27,9 @@ fn child_process() {
     };
     let parts: Vec<&str> = spec.splitn(4, ';').collect();
     let (mode, url, client, index) = (parts[0], parts[1], parts[2], parts[3]);
-    let store = Store::open(StoreConfig::new(url).max_connections(2)).unwrap();
+    // Set by the parent when `url` goes through PgBouncer (transaction mode).
+    let bouncer = std::env::var("ORGUSAGE_CHILD_PGBOUNCER").is_ok_and(|v| v == "1");
+    let store = Store::open(StoreConfig::new(url).max_connections(2).pgbouncer(bouncer)).unwrap();
     if mode == "generations" {
         // The same 1,000 generation ids in a process-specific order.
         let mut ids: Vec<usize> = (0..GENERATIONS).collect();
@@ -69,7 +71,8 @@ fn child_process() {
     }
 }
 
-fn spawn_children(spec: impl Fn(usize) -> String) {
+fn spawn_children(t: &orgusage_testkit::TestStore, spec: impl Fn(usize) -> String) {
+    let bouncer = if t.backend() == "pgbouncer" { "1" } else { "0" };
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..PROCESSES)
         .map(|i| {
@@ -81,6 +84,7 @@ fn spawn_children(spec: impl Fn(usize) -> String) {
                     "--test-threads=1",
                 ])
                 .env("ORGUSAGE_CHILD", spec(i))
+                .env("ORGUSAGE_CHILD_PGBOUNCER", bouncer)
                 // The children's own harness summary would confuse the parent's test report.
                 .stdout(std::process::Stdio::null())
                 .spawn()
@@ -92,10 +96,11 @@ fn spawn_children(spec: impl Fn(usize) -> String) {
     }
 }
 
-backend_tests! {
+// Also through PgBouncer in transaction mode (`::pgbouncer`), when the suite has one.
+backend_tests! { pgbouncer;
     fn four_processes_record_usage_exactly(t) {
         let c = t.store.clients().create_client(&ClientOrganizationForm::new("mp"), &"sk-or-v1-mp-0001".into(), None).unwrap().id;
-        spawn_children(|i| format!("usage;{};{c};{i}", t.url));
+        spawn_children(t, |i| format!("usage;{};{c};{i}", t.url));
         let n = (PROCESSES * PER_PROCESS) as i64;
         let d = t.store.usage().get_daily_usage(&c, day(), day()).unwrap().pop().unwrap();
         assert_eq!((d.total_tokens, d.total_requests), (3 * n, n));
@@ -110,7 +115,7 @@ backend_tests! {
 
     fn four_processes_same_generation_ids_bill_once(t) {
         let c = t.store.clients().create_client(&ClientOrganizationForm::new("mpg"), &"sk-or-v1-mpg-0001".into(), None).unwrap().id;
-        spawn_children(|i| format!("generations;{};{c};{i}", t.url));
+        spawn_children(t, |i| format!("generations;{};{c};{i}", t.url));
         let n = GENERATIONS as i64;
         let stats = t.store.generations().get_processed_generations_stats(&c, None, None).unwrap();
         assert_eq!(stats.total_processed, n);

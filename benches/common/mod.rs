@@ -29,9 +29,20 @@ pub use diesel::PgConnection;
 #[cfg(feature = "sqlite")]
 pub use diesel::SqliteConnection;
 
-/// The pragmas the library sets on every pooled SQLite connection (`conn.rs`, busy_timeout 30 s).
+/// The pragmas the library sets on every pooled SQLite connection (`conn.rs`, busy_timeout
+/// 30 s), at the level of the test stores (`orgusage_testkit::sqlite()`): `synchronous =
+/// NORMAL`. The library's default is `FULL`, whose fsync per commit (about 4 ms here) would
+/// drown what these benches measure; `record_usage/sqlite/durability` compares the two.
 pub const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+/// [`SQLITE_PRAGMAS`] with another `synchronous` level (`NORMAL`, `FULL`).
+pub fn sqlite_pragmas(synchronous: &str) -> String {
+    SQLITE_PRAGMAS.replace(
+        "synchronous = NORMAL",
+        &format!("synchronous = {synchronous}"),
+    )
+}
 
 /// `true` under `cargo bench` in release; `false` in criterion's test mode (`cargo test
 /// --benches`) and debug builds, where the benches seed small data and each runs once.
@@ -62,7 +73,9 @@ pub fn postgres_store() -> Option<TestStore> {
     let url = orgusage_testkit::postgres_url();
     let sep = if url.contains('?') { '&' } else { '?' };
     match PgConnection::establish(&format!("{url}{sep}connect_timeout=3")) {
-        Ok(_) => orgusage_testkit::postgres(),
+        // A pool of 8 (the default is 4), so the eight-writer library runs get a connection
+        // per writer like the floors they are compared with.
+        Ok(_) => orgusage_testkit::postgres_with(|config| config.max_connections(8)),
         Err(e) => {
             eprintln!("SKIP postgres: {e} (set ORGUSAGE_TEST_POSTGRES_URL)");
             None
@@ -233,12 +246,17 @@ where
 impl RawConn {
     /// A new connection to the store's database, with the library's SQLite pragmas.
     pub fn open(t: &TestStore) -> Self {
+        Self::open_with(t, SQLITE_PRAGMAS)
+    }
+
+    /// Like [`RawConn::open`], with `sqlite_pragmas` instead of the library's defaults.
+    pub fn open_with(t: &TestStore, sqlite_pragmas: &str) -> Self {
         use diesel::Connection;
         match t.backend() {
             #[cfg(feature = "sqlite")]
             "sqlite" => {
                 let mut c = SqliteConnection::establish(&t.url).expect("open raw sqlite");
-                c.batch_execute(SQLITE_PRAGMAS).expect("sqlite pragmas");
+                c.batch_execute(sqlite_pragmas).expect("sqlite pragmas");
                 Self::Sqlite(c)
             }
             #[cfg(feature = "postgres")]

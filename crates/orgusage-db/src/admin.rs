@@ -98,3 +98,21 @@ pub fn encrypted_keys_present(db: &crate::Database) -> Result<bool> {
     Ok(stored_provisioning_key(db)?
         .is_some_and(|k| orgusage_crypto::StoredSecret::is_encrypted(&k)))
 }
+
+/// Runs `f` while one pooled connection of `db` is checked out and left idle, e.g. to test
+/// what callers get when the pool is exhausted.
+pub fn while_holding_connection<T>(db: &crate::Database, f: impl FnOnce() -> T) -> Result<T> {
+    use crate::conn::{PoolKind, checkout};
+    match db.pool() {
+        #[cfg(feature = "sqlite")]
+        PoolKind::Sqlite(pool) => {
+            let _held = checkout(pool)?;
+            Ok(f())
+        }
+        #[cfg(feature = "postgres")]
+        PoolKind::Postgres(pool) => {
+            let _held = checkout(pool)?;
+            Ok(f())
+        }
+    }
+}

@@ -70,15 +70,69 @@ impl Backend {
     }
 }
 
+/// SQLite's `synchronous` level, which decides when an acknowledged commit is on stable
+/// storage. The database runs in WAL mode; these are the WAL-mode promises.
+///
+/// ```
+/// use orgusage_db::conn::SqliteSynchronous;
+/// assert_eq!(SqliteSynchronous::default(), SqliteSynchronous::Full);
+/// assert_eq!(SqliteSynchronous::Normal.pragma(), "NORMAL");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SqliteSynchronous {
+    /// `NORMAL`: the WAL is synced only at checkpoints. A commit survives a crash of the
+    /// process (its pages are in the operating system's cache), but a power loss or an
+    /// operating-system crash may roll back the last acknowledged transactions. The database
+    /// itself is never corrupted.
+    Normal,
+    /// `FULL` (the default): the WAL is synced at every commit, so an acknowledged commit
+    /// survives a power loss too (on storage that honours `fsync`).
+    #[default]
+    Full,
+}
+
+impl SqliteSynchronous {
+    /// The value of `PRAGMA synchronous`.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+}
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
     /// Database URL; the scheme picks the backend (see [`Backend::from_url`]).
     pub url: String,
-    /// Pool size; default 8 for SQLite files, 1 for SQLite `:memory:`, 10 for PostgreSQL.
+    /// Pool size; default 8 for SQLite files, 1 for SQLite `:memory:`,
+    /// [`DEFAULT_POSTGRES_POOL`](crate::budget::DEFAULT_POSTGRES_POOL) (4) for PostgreSQL.
+    /// Pools open one connection up front and grow on demand up to this size.
     pub max_connections: Option<u32>,
-    /// How long to wait for a free pooled connection (default 30 s).
+    /// How long an operation waits for a free pooled connection (default 30 s) before it fails
+    /// with `DatabaseErrorKind::PoolTimeout` (all connections busy) or `Connection` (the
+    /// server could not be reached or refused).
     pub connection_timeout: Duration,
+    /// Pooled connections idle this long are closed, so a pool shrinks back after a burst
+    /// (default 60 s; `None` keeps them). One connection always stays open. Ignored, like
+    /// `max_lifetime`, for in-memory SQLite, whose connection is the database.
+    pub idle_timeout: Option<Duration>,
+    /// Pooled connections are replaced after this long (default 30 min; `None`: never).
+    pub max_lifetime: Option<Duration>,
+    /// PostgreSQL: how many instances (processes with a store) share the server. At connect
+    /// the server's `max_connections` is checked against `expected_instances × max_connections`
+    /// and a `tracing` warning is emitted when it cannot hold them (see [`crate::budget`]).
+    /// Default [`DEFAULT_EXPECTED_INSTANCES`](crate::budget::DEFAULT_EXPECTED_INSTANCES) (20).
+    pub expected_instances: u32,
+    /// PostgreSQL: the URL points at PgBouncer in transaction pooling mode. Prepared-statement
+    /// caching is then off (every statement is sent unnamed, parse and execute in one round
+    /// trip), and the connection-budget check is skipped because PgBouncer's own pool, not
+    /// ours, bounds the server connections. Default off.
+    pub pgbouncer: bool,
+    /// SQLite durability of an acknowledged commit (default [`SqliteSynchronous::Full`]).
+    pub sqlite_synchronous: SqliteSynchronous,
     /// SQLite `busy_timeout`: how long a writer waits for another process's write lock
     /// (default 30 s).
     pub sqlite_busy_timeout: Duration,
@@ -97,6 +151,11 @@ impl DbConfig {
             url: url.into(),
             max_connections: None,
             connection_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(60)),
+            max_lifetime: Some(Duration::from_secs(30 * 60)),
+            expected_instances: crate::budget::DEFAULT_EXPECTED_INSTANCES,
+            pgbouncer: false,
+            sqlite_synchronous: SqliteSynchronous::default(),
             sqlite_busy_timeout: Duration::from_secs(30),
             test_on_checkout: None,
         }
@@ -152,6 +211,7 @@ impl std::fmt::Debug for Database {
 #[derive(Debug)]
 struct SqlitePragmas {
     busy_timeout_ms: u64,
+    synchronous: SqliteSynchronous,
 }
 
 #[cfg(feature = "sqlite")]
@@ -163,20 +223,72 @@ impl diesel::r2d2::CustomizeConnection<SqliteConnection, diesel::r2d2::Error> fo
         use diesel::connection::SimpleConnection;
         // busy_timeout first, so that switching to WAL waits for other processes instead of failing.
         let sql = format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            self.busy_timeout_ms
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+            self.busy_timeout_ms,
+            self.synchronous.pragma()
         );
         conn.batch_execute(&sql)
             .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
+/// Per-connection setup on PostgreSQL.
+#[cfg(feature = "postgres")]
+#[derive(Debug)]
+struct PgSetup {
+    pgbouncer: bool,
+}
+
+#[cfg(feature = "postgres")]
+impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgSetup {
+    fn on_acquire(&self, conn: &mut PgConnection) -> std::result::Result<(), diesel::r2d2::Error> {
+        use diesel::Connection;
+        if self.pgbouncer {
+            // Transaction pooling gives each transaction whichever server connection is free,
+            // so a statement name prepared through one is unknown to the next, or names another
+            // statement there (seen: "bind message supplies 2 parameters, but prepared
+            // statement __diesel_stmt_5 requires 11"). With the cache
+            // off diesel sends every statement unnamed (PQsendQueryParams: parse, bind and
+            // execute in one round trip), which PgBouncer 1.18 handles in transaction mode.
+            conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+        }
+        Ok(())
+    }
+}
+
 impl Database {
-    /// Connects, checks the connection and applies pending embedded migrations.
+    /// Connects, checks the connection, applies pending embedded migrations and, on PostgreSQL,
+    /// checks the connection budget (see [`crate::budget`]).
     pub fn connect(config: &DbConfig) -> Result<Self> {
         let db = Self::connect_without_migrations(config)?;
         db.run_pending_migrations()?;
+        db.check_connection_budget(config)?;
         Ok(db)
+    }
+
+    /// Warns through `tracing` when `expected_instances` pools of this size cannot fit in the
+    /// server's connections; PostgreSQL only, and skipped behind PgBouncer.
+    fn check_connection_budget(&self, config: &DbConfig) -> Result<()> {
+        match &self.pool {
+            #[cfg(feature = "postgres")]
+            PoolKind::Postgres(pool) if !config.pgbouncer => {
+                let mut conn = checkout(pool)?;
+                let server = crate::budget::server_limits(&mut conn)
+                    .map_err(|e| Error::database(DatabaseErrorKind::Query, e))?;
+                let budget = crate::budget::connection_budget(
+                    config.expected_instances,
+                    pool.max_size(),
+                    server,
+                );
+                crate::budget::report(&budget, &server);
+                Ok(())
+            }
+            // SQLite has no server to share; behind PgBouncer its own pool bounds the server.
+            _ => {
+                let _ = config; // unused when built without `postgres`
+                Ok(())
+            }
+        }
     }
 
     /// Connects without touching the schema (for migration tests and tools).
@@ -207,17 +319,22 @@ impl Database {
             ));
         }
         let manager = ConnectionManager::<SqliteConnection>::new(path);
-        let pool = Pool::builder()
-            .max_size(size)
-            .min_idle(Some(1))
+        let mut builder = pool_builder(config, size);
+        if in_memory {
+            // An in-memory database lives and dies with its connections: a connection the pool
+            // retired for idleness or age would take every row with it, and its replacement
+            // would open an empty database. So these pools never retire connections.
+            builder = builder.idle_timeout(None).max_lifetime(None);
+        }
+        let pool = builder
             .test_on_check_out(config.test_on_checkout.unwrap_or(false))
-            .connection_timeout(config.connection_timeout)
             .connection_customizer(Box::new(SqlitePragmas {
                 busy_timeout_ms: u64::try_from(config.sqlite_busy_timeout.as_millis())
                     .unwrap_or(u64::MAX),
+                synchronous: config.sqlite_synchronous,
             }))
             .build(manager)
-            .map_err(|e| Error::database(DatabaseErrorKind::Connection, e))?;
+            .map_err(|e| pool_error(size, config.connection_timeout, &e))?;
         Ok(PoolKind::Sqlite(pool))
     }
 
@@ -232,13 +349,19 @@ impl Database {
     #[cfg(feature = "postgres")]
     fn postgres_pool(config: &DbConfig) -> Result<PoolKind> {
         let manager = ConnectionManager::<PgConnection>::new(config.url.clone());
-        let pool = Pool::builder()
-            .max_size(config.max_connections.unwrap_or(10))
-            .min_idle(Some(1))
+        let size = config
+            .max_connections
+            .unwrap_or(crate::budget::DEFAULT_POSTGRES_POOL);
+        // build() waits up to connection_timeout for the first connection and retries a
+        // refused one (with backoff) meanwhile, so a server that is saturated for a moment
+        // does not fail the open; one that stays saturated is a typed `Connection` error.
+        let pool = pool_builder(config, size)
             .test_on_check_out(config.test_on_checkout.unwrap_or(true))
-            .connection_timeout(config.connection_timeout)
+            .connection_customizer(Box::new(PgSetup {
+                pgbouncer: config.pgbouncer,
+            }))
             .build(manager)
-            .map_err(|e| Error::database(DatabaseErrorKind::Connection, e))?;
+            .map_err(|e| pool_error(size, config.connection_timeout, &e))?;
         Ok(PoolKind::Postgres(pool))
     }
 
@@ -293,22 +416,23 @@ impl Database {
             }
             #[cfg(feature = "postgres")]
             PoolKind::Postgres(pool) => {
-                use diesel::RunQueryDsl;
+                use diesel::{Connection, RunQueryDsl};
                 let mut conn = checkout(pool)?;
-                let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})");
-                diesel::sql_query(lock)
-                    .execute(&mut *conn)
-                    .map_err(TxError::from)
-                    .map_err(Error::from)?;
-                let result = conn
-                    .run_pending_migrations(POSTGRES_MIGRATIONS)
-                    .map(|v| v.len());
-                let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})");
-                diesel::sql_query(unlock)
-                    .execute(&mut *conn)
-                    .map_err(TxError::from)
-                    .map_err(Error::from)?;
-                result.map_err(|e| Error::database(DatabaseErrorKind::Migration, e))?
+                // One transaction holding a transaction-level advisory lock: instances starting
+                // at once queue on the lock and then find nothing pending. Nothing is session
+                // state (a session lock would be taken and released on different server
+                // connections behind PgBouncer), and diesel turns each migration's own
+                // transaction into a savepoint, so a failed migration rolls back all of them.
+                conn.transaction(|c| {
+                    diesel::sql_query(format!(
+                        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                    ))
+                    .execute(c)?;
+                    c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                        .map(|v| v.len())
+                        .map_err(TxError::migration)
+                })
+                .map_err(Error::from)?
             }
         };
         if applied > 0 {
@@ -342,7 +466,23 @@ pub fn sqlite_path(url: &str) -> &str {
         .unwrap_or(url)
 }
 
-/// Takes a connection from a pool, mapping a pool timeout to a connection error.
+/// The pool settings both backends share.
+fn pool_builder<C>(config: &DbConfig, size: u32) -> diesel::r2d2::Builder<ConnectionManager<C>>
+where
+    C: diesel::r2d2::R2D2Connection + 'static,
+{
+    // One connection stays open (a warm start for the next operation); the rest are opened on
+    // demand and closed again after `idle_timeout`, so idle instances hold one server slot.
+    Pool::builder()
+        .max_size(size)
+        .min_idle(Some(1))
+        .idle_timeout(config.idle_timeout)
+        .max_lifetime(config.max_lifetime)
+        .connection_timeout(config.connection_timeout)
+}
+
+/// Takes a connection from a pool: a timeout is [`DatabaseErrorKind::PoolTimeout`] when every
+/// connection was busy, [`DatabaseErrorKind::Connection`] when the pool could not connect.
 #[doc(hidden)]
 pub fn checkout<C>(
     pool: &Pool<ConnectionManager<C>>,
@@ -351,7 +491,36 @@ where
     C: diesel::r2d2::R2D2Connection + 'static,
 {
     pool.get()
-        .map_err(|e| Error::database(DatabaseErrorKind::Connection, e))
+        .map_err(|e| pool_error(pool.max_size(), pool.connection_timeout(), &e))
+}
+
+/// Classifies an r2d2 error. r2d2 reports every failure as "timed out waiting for connection",
+/// and appends the last error of opening or validating a connection when there was one during
+/// the wait: then the server is the problem (`Connection`); without one, every connection was
+/// busy (`PoolTimeout`).
+fn pool_error(size: u32, timeout: Duration, e: &diesel::r2d2::PoolError) -> Error {
+    let text = e.to_string();
+    match text.strip_prefix("timed out waiting for connection: ") {
+        Some(cause) => {
+            let saturated =
+                cause.contains("too many clients") || cause.contains("remaining connection slots");
+            let hint = if saturated {
+                "; the server has no free connection slot: check the connection budget                  (instances × pool size, docs/operations.md, Topology)"
+            } else {
+                ""
+            };
+            Error::database(
+                DatabaseErrorKind::Connection,
+                format!("could not connect within {timeout:?}: {cause}{hint}"),
+            )
+        }
+        None => Error::database(
+            DatabaseErrorKind::PoolTimeout,
+            format!(
+                "no connection could be had within {timeout:?}: all {size} connections of the                  pool stayed in use; nothing was sent, so the call may be retried. If this                  recurs, raise StoreConfig::max_connections (within the server's connection                  budget) or connection_timeout, or run fewer operations at once"
+            ),
+        ),
+    }
 }
 
 /// After a call failed with a lost connection, makes sure the pool drops that connection instead
@@ -449,4 +618,37 @@ macro_rules! write_tx {
             }
         }
     }};
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+
+    fn lifetimes(url: &str) -> (Option<Duration>, Option<Duration>) {
+        let db = Database::connect(&DbConfig::new(url)).expect("connect");
+        match db.pool() {
+            PoolKind::Sqlite(pool) => (pool.idle_timeout(), pool.max_lifetime()),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("a SQLite URL"),
+        }
+    }
+
+    #[test]
+    fn in_memory_pools_never_retire_their_connection() {
+        // Retiring it would silently swap the database for an empty one.
+        assert_eq!(lifetimes(":memory:"), (None, None));
+    }
+
+    #[test]
+    fn file_pools_shrink_when_idle() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("t.db").to_string_lossy().into_owned();
+        assert_eq!(
+            lifetimes(&url),
+            (
+                Some(Duration::from_secs(60)),
+                Some(Duration::from_secs(1800))
+            )
+        );
+    }
 }

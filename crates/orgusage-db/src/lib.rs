@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod budget;
 pub mod conn;
 #[doc(hidden)]
 pub mod error;
@@ -15,7 +16,8 @@ pub mod repo;
 pub mod schema;
 pub mod sql;
 
-pub use conn::{Backend, Database, DbConfig};
+pub use budget::{ConnectionBudget, ServerLimits, connection_budget};
+pub use conn::{Backend, Database, DbConfig, SqliteSynchronous};
 pub use repo::{CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo};
 pub use repo::{ClientHeader, DayCosts, RatesRepo};
 pub use repo::{DEFAULT_KEY_BATCH, KeyMaintenance, KeyMigrationReport};

@@ -100,6 +100,11 @@ pub enum DatabaseErrorKind {
     /// by another process after `busy_timeout` ("database is locked"). Nothing was written.
     /// Transient.
     Contention,
+    /// Every connection of the pool stayed in use for the whole `connection_timeout`: this
+    /// process has more concurrent operations than its pool has connections. Nothing was sent
+    /// to the database, so the operation may be retried; if it recurs, raise the pool size
+    /// (within the server's connection budget) or the timeout, or lower the concurrency.
+    PoolTimeout,
     /// Running the embedded migrations.
     Migration,
     /// A query or a transaction.
@@ -114,6 +119,7 @@ impl fmt::Display for DatabaseErrorKind {
             Self::Connection => "connection",
             Self::CommitUnknown => "commit outcome unknown",
             Self::Contention => "contention",
+            Self::PoolTimeout => "pool timeout",
             Self::Migration => "migration",
             Self::Query => "query",
             Self::Configuration => "configuration",
@@ -183,6 +189,7 @@ impl Error {
         match self {
             Self::Database { kind, .. } => match kind {
                 DatabaseErrorKind::Connection
+                | DatabaseErrorKind::PoolTimeout
                 | DatabaseErrorKind::CommitUnknown
                 | DatabaseErrorKind::Contention => true,
                 // Exhaustive on purpose: a new kind must be classified here, not default to

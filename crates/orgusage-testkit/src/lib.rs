@@ -6,6 +6,13 @@
 //! t_<random>`, dropped afterwards) and a URL whose `search_path` points at it, so tests run in
 //! parallel with real commits. When the server cannot be reached a single `SKIP postgres: …` line
 //! is printed per test and the test passes, except under `CI=true`, where it fails.
+//!
+//! PgBouncer (transaction pooling) is found at `ORGUSAGE_TEST_PGBOUNCER_URL`, e.g.
+//! `postgres://postgres@127.0.0.1:6432/test`, in front of the same server. PgBouncer does not
+//! pass the `options` startup parameter that selects a schema, so [`pgbouncer`] creates a fresh
+//! *database* per test instead (directly on the server) and connects to it through PgBouncer.
+//! Without the variable it prints `SKIP pgbouncer: …` and the test passes, also under CI; a
+//! variable that is set but unreachable fails under `CI=true`.
 #![deny(missing_docs)]
 
 use std::sync::{Arc, OnceLock};
@@ -27,12 +34,42 @@ pub struct TestStore {
     /// The URL of the fresh database (another process or pool may open it too).
     pub url: String,
     backend: &'static str,
+    /// The config the store was opened with, minus the clock: what [`TestStore::config`] returns.
+    config: StoreConfig,
     _guard: Guard,
 }
 
 enum Guard {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, schema: String },
+    Database(#[allow(dead_code)] TestDatabase),
+}
+
+/// A fresh, empty PostgreSQL database on the test server, dropped (`WITH (FORCE)`, so lingering
+/// sessions such as PgBouncer's server connections do not block it) when this value drops.
+pub struct TestDatabase {
+    /// The database name (`t_<random>`).
+    pub name: String,
+    /// A direct URL to it (not through PgBouncer).
+    pub url: String,
+    admin_url: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(e) = orgusage_db::admin::pg_batch_execute(&self.admin_url, &sql) {
+            eprintln!("warning: could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase")
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 impl Drop for Guard {
@@ -47,9 +84,15 @@ impl Drop for Guard {
 }
 
 impl TestStore {
-    /// `sqlite` or `postgres`.
+    /// `sqlite`, `postgres` or `pgbouncer` (PostgreSQL through PgBouncer).
     pub fn backend(&self) -> &'static str {
         self.backend
+    }
+
+    /// A config for another store on the same database with this one's settings (e.g.
+    /// `pgbouncer(true)` behind PgBouncer, the SQLite durability level) and the system clock.
+    pub fn config(&self) -> StoreConfig {
+        self.config.clone()
     }
 
     /// Runs raw SQL on the test database, e.g. to simulate a writer that bypasses the library.
@@ -60,8 +103,7 @@ impl TestStore {
     /// Opens another, independent store (own pool) on the same database, as a second app
     /// instance would.
     pub fn second_instance(&self) -> Store {
-        Store::open(StoreConfig::new(self.url.clone()).clock(self.clock.clone()))
-            .expect("open second instance")
+        Store::open(self.config().clock(self.clock.clone())).expect("open second instance")
     }
 }
 
@@ -92,7 +134,16 @@ pub fn default_start() -> DateTime<Utc> {
 }
 
 /// A store on a new SQLite file in a temporary directory (WAL, several pooled connections).
+///
+/// It runs with `synchronous = NORMAL`, not the library's default `FULL`: the level only
+/// decides whether a commit survives a power loss, which no test can cause, and an fsync per
+/// commit (about 4 ms on the CI disk) would make the suite many times slower.
 pub fn sqlite() -> TestStore {
+    sqlite_with(|config| config.sqlite_synchronous(orgusage::SqliteSynchronous::Normal))
+}
+
+/// Like [`sqlite`], with `configure` applied to the store's config (e.g. a durability level).
+pub fn sqlite_with(configure: impl FnOnce(StoreConfig) -> StoreConfig) -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = dir
         .path()
@@ -100,13 +151,14 @@ pub fn sqlite() -> TestStore {
         .to_string_lossy()
         .into_owned();
     let clock = Arc::new(ManualClock::new(default_start()));
-    let store = Store::open(StoreConfig::new(url.clone()).clock(clock.clone()))
-        .expect("open sqlite test store");
+    let config = configure(StoreConfig::new(url.clone()));
+    let store = Store::open(config.clone().clock(clock.clone())).expect("open sqlite test store");
     TestStore {
         store,
         clock,
         url,
         backend: "sqlite",
+        config,
         _guard: Guard::Sqlite(dir),
     }
 }
@@ -116,7 +168,8 @@ pub fn postgres_url() -> String {
     std::env::var("ORGUSAGE_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string())
 }
 
-fn with_param(url: &str, param: &str) -> String {
+/// Adds a query parameter to a URL.
+pub fn with_param(url: &str, param: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{param}")
 }
@@ -129,17 +182,132 @@ fn postgres_reachable() -> &'static Result<(), String> {
     })
 }
 
-/// A store on a fresh PostgreSQL schema, or `None` (after printing `SKIP postgres: …`) when no
-/// server answers. Under `CI=true` an unreachable server panics instead: CI must run them.
-pub fn postgres() -> Option<TestStore> {
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// False (after printing `SKIP postgres: …`) when no server answers; panics under `CI=true`.
+fn postgres_available() -> bool {
     if let Err(reason) = postgres_reachable() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
+        if under_ci() {
             panic!(
                 "CI=true but PostgreSQL is not reachable at {}: {reason}",
                 postgres_url()
             );
         }
         eprintln!("SKIP postgres: {reason} (set ORGUSAGE_TEST_POSTGRES_URL)");
+        return false;
+    }
+    true
+}
+
+/// Replaces the database name of a `postgres://…/<name>[?…]` URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    // The database is the path after the authority; a URL without one gets it appended.
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A fresh PostgreSQL database (not a schema) for tests that need a whole database, e.g. to
+/// count its server connections in `pg_stat_activity` or to reach it through PgBouncer; `None`
+/// (after `SKIP postgres: …`) when no server answers.
+pub fn postgres_database() -> Option<TestDatabase> {
+    if !postgres_available() {
+        return None;
+    }
+    let admin_url = postgres_url();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    orgusage_db::admin::pg_batch_execute(&admin_url, &format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    Some(TestDatabase {
+        url: with_database(&admin_url, &name),
+        name,
+        admin_url,
+    })
+}
+
+/// The PgBouncer URL the tests use, when `ORGUSAGE_TEST_PGBOUNCER_URL` is set.
+pub fn pgbouncer_url() -> Option<String> {
+    std::env::var("ORGUSAGE_TEST_PGBOUNCER_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+fn pgbouncer_reachable(url: &str) -> &'static Result<(), String> {
+    static REACHABLE: OnceLock<Result<(), String>> = OnceLock::new();
+    REACHABLE.get_or_init(|| {
+        let url = with_param(url, "connect_timeout=3");
+        orgusage_db::admin::pg_batch_execute(&url, "SELECT 1").map_err(|e| e.to_string())
+    })
+}
+
+/// The URL through PgBouncer of database `name`, or `None` (after printing
+/// `SKIP pgbouncer: …`) when `ORGUSAGE_TEST_PGBOUNCER_URL` is unset or, outside CI,
+/// unreachable. Set and unreachable under `CI=true` panics.
+pub fn pgbouncer_url_for(name: &str) -> Option<String> {
+    pgbouncer_base().map(|url| with_database(&url, name))
+}
+
+fn pgbouncer_base() -> Option<String> {
+    let Some(url) = pgbouncer_url() else {
+        eprintln!("SKIP pgbouncer: ORGUSAGE_TEST_PGBOUNCER_URL is not set");
+        return None;
+    };
+    if let Err(reason) = pgbouncer_reachable(&url) {
+        if under_ci() {
+            panic!(
+                "CI=true and ORGUSAGE_TEST_PGBOUNCER_URL={url} is set but not reachable: {reason}"
+            );
+        }
+        eprintln!("SKIP pgbouncer: {reason} (ORGUSAGE_TEST_PGBOUNCER_URL={url})");
+        return None;
+    }
+    Some(url)
+}
+
+/// A store on a fresh PostgreSQL database reached through PgBouncer in transaction mode
+/// (`StoreConfig::pgbouncer(true)`), or `None` when PgBouncer or PostgreSQL is not available
+/// (see the crate docs).
+pub fn pgbouncer() -> Option<TestStore> {
+    // PgBouncer first, so a machine without it creates no database.
+    let base = pgbouncer_base()?;
+    let db = postgres_database()?;
+    let url = with_database(&base, &db.name);
+    let clock = Arc::new(ManualClock::new(default_start()));
+    let config = StoreConfig::new(url.clone()).pgbouncer(true);
+    let store = Store::open(config.clone().clock(clock.clone()))
+        .expect("open test store through pgbouncer");
+    Some(TestStore {
+        store,
+        clock,
+        url,
+        backend: "pgbouncer",
+        config,
+        _guard: Guard::Database(db),
+    })
+}
+
+/// A store on a fresh PostgreSQL schema, or `None` (after printing `SKIP postgres: …`) when no
+/// server answers. Under `CI=true` an unreachable server panics instead: CI must run them.
+pub fn postgres() -> Option<TestStore> {
+    postgres_with(|config| config)
+}
+
+/// Like [`postgres`], with `configure` applied to the store's config (e.g. a bigger pool for
+/// the eight-writer benches).
+pub fn postgres_with(configure: impl FnOnce(StoreConfig) -> StoreConfig) -> Option<TestStore> {
+    if !postgres_available() {
         return None;
     }
     let admin_url = postgres_url();
@@ -152,17 +320,16 @@ pub fn postgres() -> Option<TestStore> {
     };
     let url = with_param(&admin_url, &format!("options=-c%20search_path%3D{schema}"));
     let clock = Arc::new(ManualClock::new(default_start()));
-    let store = Store::open(
-        StoreConfig::new(url.clone())
-            .clock(clock.clone())
-            .max_connections(8),
-    )
-    .expect("open postgres test store");
+    // The library's default pool (4): the suite runs many of these at once on one server, and
+    // the tests should exercise the defaults hosts get.
+    let config = configure(StoreConfig::new(url.clone()));
+    let store = Store::open(config.clone().clock(clock.clone())).expect("open postgres test store");
     Some(TestStore {
         store,
         clock,
         url,
         backend: "postgres",
+        config,
         _guard: guard,
     })
 }
@@ -176,8 +343,50 @@ pub fn postgres() -> Option<TestStore> {
 ///     }
 /// }
 /// ```
+///
+/// With a leading `pgbouncer;` each test also gets a third function, `pgbouncer`, that runs it
+/// through PgBouncer in transaction mode on a fresh database (see [`pgbouncer`]); it costs a
+/// `CREATE DATABASE` per test, so it is meant for a representative set, not the whole suite.
+///
+/// ```ignore
+/// orgusage_testkit::backend_tests! { pgbouncer;
+///     fn record_and_read(t) { /* … */ }
+/// }
+/// ```
 #[macro_export]
 macro_rules! backend_tests {
+    (pgbouncer; $( $(#[$meta:meta])* fn $name:ident($t:ident) $body:block )*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                $(#[$meta])*
+                #[allow(clippy::unwrap_used, clippy::expect_used)]
+                fn run($t: &$crate::TestStore) $body
+
+                #[test]
+                fn sqlite() {
+                    let t = $crate::sqlite();
+                    run(&t);
+                }
+
+                #[test]
+                fn postgres() {
+                    if let Some(t) = $crate::postgres() {
+                        run(&t);
+                    }
+                }
+
+                #[test]
+                fn pgbouncer() {
+                    if let Some(t) = $crate::pgbouncer() {
+                        run(&t);
+                    }
+                }
+            }
+        )*
+    };
     ($( $(#[$meta:meta])* fn $name:ident($t:ident) $body:block )*) => {
         $(
             mod $name {

@@ -38,7 +38,10 @@ pub use handles::{
 };
 #[cfg(feature = "openrouter")]
 pub use ingest::ClientRef;
-pub use orgusage_db::{Backend, CleanupLogEntry, Database, GenerationRepo};
+pub use orgusage_db::{
+    Backend, CleanupLogEntry, ConnectionBudget, Database, GenerationRepo, ServerLimits,
+    SqliteSynchronous, connection_budget,
+};
 pub use orgusage_domain::generations::{
     CleanupBreakdown, CleanupStatsResult, DateRange, GenerationOutcome, ProcessedGenerationInfo,
     ProcessedGenerationStats,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use orgusage_crypto::KeyRing;
 use orgusage_db::{
     Backend, ClientRepo, Database, DbConfig, GenerationRepo, KeyMaintenance, KeyMigrationReport,
-    MappingRepo, SettingsRepo, UsageRepo,
+    MappingRepo, SettingsRepo, SqliteSynchronous, UsageRepo,
 };
 use orgusage_domain::usage::CatalogueModel;
 use orgusage_domain::{Clock, EncryptionErrorKind, Error, Result, SystemClock};
@@ -70,9 +70,63 @@ impl StoreConfig {
         self
     }
 
-    /// Pool size (default 8 for SQLite files, 1 for SQLite `:memory:`, 10 for PostgreSQL).
+    /// Pool size: the most connections this store opens (default 8 for SQLite files, 1 for
+    /// SQLite `:memory:`, 4 for PostgreSQL so that 20 instances fit a server with the default
+    /// `max_connections = 100`). Pools open one connection up front and grow on demand.
     pub fn max_connections(mut self, n: u32) -> Self {
         self.db.max_connections = Some(n);
+        self
+    }
+
+    /// PostgreSQL: how many instances share the server (default 20). At `open` a `tracing`
+    /// warning is emitted when `instances × max_connections` exceeds the server's
+    /// `max_connections − superuser_reserved_connections − reserved_connections`.
+    ///
+    /// ```
+    /// use orgusage::StoreConfig;
+    /// // 40 instances × pools of 2 = 80 server connections.
+    /// let config = StoreConfig::new("postgres://app@db/billing").expected_instances(40).max_connections(2);
+    /// # let _ = config;
+    /// ```
+    pub fn expected_instances(mut self, n: u32) -> Self {
+        self.db.expected_instances = n;
+        self
+    }
+
+    /// Pooled connections idle this long are closed, so a pool shrinks after a burst (default
+    /// 60 s; `None` keeps them open). One connection always stays open. In-memory SQLite pools
+    /// ignore it: their connection *is* the database.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.db.idle_timeout = timeout;
+        self
+    }
+
+    /// PostgreSQL: the URL points at PgBouncer in **transaction** pooling mode (default off).
+    /// Turns prepared-statement caching off, so every statement is sent unnamed (parse and
+    /// execute in one round trip), and skips the connection-budget check, which PgBouncer's
+    /// own pool size takes over. Session pooling needs no switch.
+    ///
+    /// ```
+    /// use orgusage::StoreConfig;
+    /// let config = StoreConfig::new("postgres://app@127.0.0.1:6432/billing").pgbouncer(true);
+    /// # let _ = config;
+    /// ```
+    pub fn pgbouncer(mut self, transaction_mode: bool) -> Self {
+        self.db.pgbouncer = transaction_mode;
+        self
+    }
+
+    /// SQLite: when an acknowledged commit is on stable storage (default
+    /// [`SqliteSynchronous::Full`]: it survives a power loss; `Normal` only a process crash).
+    ///
+    /// ```
+    /// use orgusage::{SqliteSynchronous, Store, StoreConfig};
+    /// let store = Store::open(StoreConfig::new(":memory:").sqlite_synchronous(SqliteSynchronous::Normal))?;
+    /// # let _ = store;
+    /// # Ok::<(), orgusage::Error>(())
+    /// ```
+    pub fn sqlite_synchronous(mut self, level: SqliteSynchronous) -> Self {
+        self.db.sqlite_synchronous = level;
         self
     }
 
@@ -84,7 +138,9 @@ impl StoreConfig {
         self
     }
 
-    /// How long to wait for a pooled connection (default 30 s).
+    /// How long an operation waits for a pooled connection (default 30 s). Then it fails with
+    /// `Database { kind: PoolTimeout }` when every connection stayed busy, or
+    /// `Database { kind: Connection }` when the server could not be reached or refused.
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.db.connection_timeout = timeout;
         self
