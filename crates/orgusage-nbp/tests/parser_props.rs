@@ -38,65 +38,9 @@ const TOKENS: &[&str] = &[
     "true",
 ];
 
-#[derive(Debug, Clone)]
-enum Edit {
-    Flip(usize, u8),
-    Delete(usize, usize),
-    Insert(usize, Vec<u8>),
-    Splice(usize, usize),
-    Duplicate(usize, usize),
-    Truncate(usize),
-}
-
-fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Flip(i, b)),
-        (any::<usize>(), 1_usize..16).prop_map(|(i, n)| Edit::Delete(i, n)),
-        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..8))
-            .prop_map(|(i, b)| Edit::Insert(i, b)),
-        (any::<usize>(), 0..TOKENS.len()).prop_map(|(i, t)| Edit::Splice(i, t)),
-        (any::<usize>(), 1_usize..96).prop_map(|(i, n)| Edit::Duplicate(i, n)),
-        any::<usize>().prop_map(Edit::Truncate),
-    ]
-}
-
-fn mutate(base: &str, edits: &[Edit]) -> String {
-    let mut b = base.as_bytes().to_vec();
-    for e in edits {
-        let at = |i: usize, b: &Vec<u8>| if b.is_empty() { 0 } else { i % (b.len() + 1) };
-        match e {
-            Edit::Flip(i, x) if !b.is_empty() => {
-                let i = i % b.len();
-                b[i] ^= x;
-            }
-            Edit::Flip(..) => {}
-            Edit::Delete(i, n) => {
-                let i = at(*i, &b);
-                let end = (i + n).min(b.len());
-                b.drain(i..end);
-            }
-            Edit::Insert(i, bytes) => {
-                let i = at(*i, &b);
-                b.splice(i..i, bytes.iter().copied());
-            }
-            Edit::Splice(i, t) => {
-                let i = at(*i, &b);
-                b.splice(i..i, TOKENS[*t].bytes());
-            }
-            Edit::Duplicate(i, n) => {
-                let i = at(*i, &b);
-                let end = (i + n).min(b.len());
-                let copy = b[i..end].to_vec();
-                b.splice(end..end, copy);
-            }
-            Edit::Truncate(i) => {
-                let i = at(*i, &b);
-                b.truncate(i);
-            }
-        }
-    }
-    String::from_utf8_lossy(&b).into_owned()
-}
+#[path = "../../orgusage-openrouter/tests/mutation/mod.rs"]
+mod mutation;
+use mutation::{edit, mutate};
 
 /// Parsed rates keep the parser's promises.
 fn check(result: Result<Vec<MidRate>, NbpError>) {
@@ -134,9 +78,9 @@ proptest! {
     #[test]
     fn mutated_answers_never_panic(
         which in 0_usize..3,
-        edits in proptest::collection::vec(edit(), 1..6),
+        edits in proptest::collection::vec(edit(TOKENS.len()), 1..6),
     ) {
         let base = [MARCH, APRIL, SMALL][which];
-        check(parse_rates_answer(&mutate(base, &edits)));
+        check(parse_rates_answer(&mutate(base, &edits, TOKENS)));
     }
 }
