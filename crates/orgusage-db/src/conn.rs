@@ -172,9 +172,12 @@ impl diesel::r2d2::CustomizeConnection<SqliteConnection, diesel::r2d2::Error> fo
 }
 
 impl Database {
-    /// Connects, checks the connection and applies pending embedded migrations.
+    /// Connects, checks the connection, refuses a database that holds the original mAI tables
+    /// ([`Error::ForeignSchema`], nothing written) and applies pending embedded migrations.
     pub fn connect(config: &DbConfig) -> Result<Self> {
         let db = Self::connect_without_migrations(config)?;
+        // Before any migration: never create, alter or write over the original mAI tables.
+        crate::detect::refuse_original_schema(&db)?;
         db.run_pending_migrations()?;
         Ok(db)
     }

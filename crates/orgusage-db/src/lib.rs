@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod conn;
+pub mod detect;
 #[doc(hidden)]
 pub mod error;
 mod rawsql;
