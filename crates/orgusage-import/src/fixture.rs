@@ -142,8 +142,8 @@ pub fn seed_scenario(url: &str) -> Result<()> {
            ('u3_c_gamma', 'u3', 'c_gamma', 'gamma_u3', 0, 1000, 1000);
          INSERT INTO client_daily_usage (id, client_org_id, usage_date, total_tokens, total_requests, raw_cost, markup_cost, created_at, updated_at) VALUES
            ('c_acme_2025-06-30', 'c_acme', {jun30}, 100, 1, 0.01, 0.013, 1000, 1000),
-           ('c_acme_2025-07-01', 'c_acme', {jul1}, 300, 3, 0.1 + 0.2, (0.1 + 0.2) * 1.3, 1000, 1000),
-           ('c_acme:2025-07-01', 'c_acme', {jul1}, 300, 3, 0.1 + 0.2, (0.1 + 0.2) * 1.3, 1000, 2000),
+           ('c_acme_2025-07-01', 'c_acme', {jul1}, 300, 3, {p3}, ({p3}) * 1.3, 1000, 1000),
+           ('c_acme:2025-07-01', 'c_acme', {jul1}, 300, 3, {p3}, ({p3}) * 1.3, 1000, 2000),
            ('c_acme:2025-07-02', 'c_acme', {jul2}, 200, 2, 0.01, 0.013, 1000, 1000),
            ('c_beta:2025-07-02', 'c_beta', {jul2}, 1000, 2, 0.3, 0.45, 1000, 1000),
            ('c_ghost:2025-07-02', 'c_ghost', {jul2}, 5, 1, 0.5, 0.65, 1000, 1000);
@@ -155,7 +155,7 @@ pub fn seed_scenario(url: &str) -> Result<()> {
            ('c_beta:u2:2025-07-02', 'c_beta', 'u2', 'beta_u2', {jul2}, 900, 2, 0.3, 0.45, 1000, 1000);
          INSERT INTO client_model_daily_usage (id, client_org_id, model_name, usage_date, total_tokens, total_requests, raw_cost, markup_cost, provider, created_at, updated_at) VALUES
            ('c_acme:openai/gpt-4.1:2025-06-30', 'c_acme', 'openai/gpt-4.1', {jun30}, 100, 1, 0.01, 0.013, 'openai', 1000, 1000),
-           ('c_acme:anthropic/claude-sonnet-4:2025-07-01', 'c_acme', 'anthropic/claude-sonnet-4', {jul1}, 300, 3, 0.1 + 0.2, (0.1 + 0.2) * 1.3, 'anthropic', 1000, 1000),
+           ('c_acme:anthropic/claude-sonnet-4:2025-07-01', 'c_acme', 'anthropic/claude-sonnet-4', {jul1}, 300, 3, {p3}, ({p3}) * 1.3, 'anthropic', 1000, 1000),
            ('c_acme:openai/gpt-4.1:2025-07-02', 'c_acme', 'openai/gpt-4.1', {jul2}, 200, 2, 0.01, 0.013, 'openai', 1000, 1000),
            ('c_beta:openai/gpt-4.1:2025-07-02', 'c_beta', 'openai/gpt-4.1', {jul2}, 1000, 2, 0.3, 0.45, 'openai', 1000, 1000);
          INSERT INTO client_live_counters VALUES
@@ -168,6 +168,12 @@ pub fn seed_scenario(url: &str) -> Result<()> {
            ('gen-b2', 'c_beta', {jul2}, 2000, 0.3, 600);
          INSERT INTO processed_generation_cleanup_log (cleanup_date, cutoff_date, days_retained, records_before, records_deleted, records_remaining, old_tokens_removed, old_cost_removed, storage_saved_kb, cleanup_duration_seconds, success, error_message, created_at) VALUES
            ({jul3}, {may4}, 60, 10, 7, 3, 700, 0.07, 0.68359375, 0.0125, {yes}, NULL, 4000);",
+        // 0.1 + 0.2 in binary floating point (PostgreSQL would add the literals as NUMERIC).
+        p3 = if url.starts_with("postgres") {
+            "(CAST(0.1 AS DOUBLE PRECISION) + CAST(0.2 AS DOUBLE PRECISION))"
+        } else {
+            "(0.1 + 0.2)"
+        },
         jun30 = d("2025-06-30"),
         jul1 = d("2025-07-01"),
         jul2 = d("2025-07-02"),
@@ -198,14 +204,14 @@ pub fn seed_bulk(
         Backend::Sqlite => format!("'{d}'"),
     };
     let mut clients_sql = String::from(
-        "INSERT INTO client_organizations (id, name, openrouter_api_key, markup_rate, timezone, is_active, created_at, updated_at) VALUES ",
+        "INSERT INTO client_organizations (id, name, openrouter_api_key, markup_rate, is_active, created_at, updated_at) VALUES ",
     );
     for c in 0..clients {
         if c > 0 {
             clients_sql.push(',');
         }
         clients_sql.push_str(&format!(
-            "('client_{c}', 'Client {c}', 'sk-or-{c}', 1.3, 'Europe/Warsaw', 1, 1000, 1000)"
+            "('client_{c}', 'Client {c}', 'sk-or-{c}', 1.3, 1, 1000, 1000)"
         ));
     }
     stmts.push(clients_sql);

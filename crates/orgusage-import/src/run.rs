@@ -169,6 +169,15 @@ pub fn import(
         }
     }
     let mut report = crate::verify::verify(&mut run, counts)?;
+    // A last event, also when a finished import was re-run and no batch was written.
+    let last = Progress {
+        phase: Phase::Verify,
+        rows_done: run.rows_done,
+        rows_total: run.rows_total,
+        rows_this_run: run.rows_this_run,
+        elapsed: run.started.elapsed(),
+    };
+    (run.progress)(&last);
     report.mode = mode.to_string();
     report.already_complete = already_complete;
     report.rows_written_this_run = run.rows_this_run;
