@@ -324,3 +324,159 @@ pub(crate) fn ledger_raw_units(total_cost: f64, day_raw: i64, day_markup: i64) -
     let raw = exact * Decimal::from(day_raw) / Decimal::from(day_markup);
     Ok(amount_to_units(raw)?)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    fn day(id: &str, updated: i64, tokens: i64, raw: f64) -> SrcDay {
+        SrcDay {
+            id: id.into(),
+            client_org_id: "c".into(),
+            usage_date: "2025-07-01".into(),
+            user_id: None,
+            openrouter_user_id: None,
+            model_name: None,
+            provider: None,
+            total_tokens: Some(tokens),
+            total_requests: Some(1),
+            raw_cost: Some(raw),
+            markup_cost: Some(raw * 1.3),
+            created_at: Some(1),
+            updated_at: Some(updated),
+        }
+    }
+
+    #[test]
+    fn floats_are_rounded_once_half_away_from_zero() {
+        assert_eq!(
+            float_to_units(Some(0.1 + 0.2), "t", "c", "r").unwrap(),
+            300_000_000
+        );
+        // 2.5e-9 is stored as 2.5000000000000000523…e-9, so its exact value rounds to 3. (A binary
+        // float is never exactly halfway between two nano-units: the halves need a factor 5^9.)
+        assert_eq!(float_to_units(Some(2.5e-9), "t", "c", "r").unwrap(), 3);
+        assert_eq!(float_to_units(Some(-2.5e-9), "t", "c", "r").unwrap(), -3);
+        assert_eq!(float_to_units(None, "t", "c", "r").unwrap(), 0);
+        assert!(float_to_units(Some(f64::NAN), "t", "c", "r").is_err());
+        assert!(float_to_units(Some(1e300), "t", "c", "r").is_err());
+    }
+
+    #[test]
+    fn timezones_are_mapped_and_reported() {
+        assert_eq!(
+            map_timezone("c", Some("Europe/Warsaw"), "UTC"),
+            ("Europe/Warsaw".into(), None)
+        );
+        for legacy in ["CET", "Poland", "cet"] {
+            let (tz, line) = map_timezone("c", Some(legacy), "UTC");
+            assert_eq!(tz, "Europe/Warsaw");
+            assert_eq!(line.unwrap().original.as_deref(), Some(legacy));
+        }
+        assert_eq!(map_timezone("c", Some(""), "UTC").0, "UTC");
+        assert_eq!(map_timezone("c", None, "UTC").0, "UTC");
+        assert_eq!(map_timezone("c", Some("Mars/Base"), "UTC").0, "UTC");
+        let (tz, line) = map_timezone("c", Some(" Europe/Berlin"), "UTC");
+        assert_eq!((tz.as_str(), line.is_some()), ("Europe/Berlin", true));
+    }
+
+    #[test]
+    fn duplicate_day_policies() {
+        let under = day("c_2025-07-01", 5, 100, 0.1);
+        let colon = day("c:2025-07-01", 3, 300, 0.3);
+        let g = [under, colon];
+        let latest = merge_day(&g, DuplicateDayPolicy::Latest).unwrap();
+        assert_eq!(
+            (
+                latest.kept.as_str(),
+                latest.units.tokens,
+                latest.dropped.tokens
+            ),
+            ("c_2025-07-01", 100, 300)
+        );
+        let colon_kept = merge_day(&g, DuplicateDayPolicy::PreferColon).unwrap();
+        assert_eq!(colon_kept.kept, "c:2025-07-01");
+        assert_eq!(
+            merge_day(&g, DuplicateDayPolicy::PreferUnderscore)
+                .unwrap()
+                .kept,
+            "c_2025-07-01"
+        );
+        let sum = merge_day(&g, DuplicateDayPolicy::Sum).unwrap();
+        assert_eq!(
+            (sum.kept.as_str(), sum.units.tokens, sum.units.raw),
+            ("sum", 400, 400_000_000)
+        );
+        // A tie on updated_at keeps the ':' row (the newer writer's format).
+        let tie = [
+            day("c_2025-07-01", 5, 1, 0.1),
+            day("c:2025-07-01", 5, 2, 0.1),
+        ];
+        assert_eq!(
+            merge_day(&tie, DuplicateDayPolicy::Latest).unwrap().kept,
+            "c:2025-07-01"
+        );
+    }
+
+    #[test]
+    fn the_latest_active_mapping_wins() {
+        let m = |id: &str, user: &str, client: &str, active: i64, updated: i64| SrcMapping {
+            id: id.into(),
+            user_id: user.into(),
+            client_org_id: client.into(),
+            openrouter_user_id: Some(format!("or_{user}")),
+            is_active: Some(active),
+            created_at: Some(1),
+            updated_at: Some(updated),
+        };
+        let rows = [
+            m("map_a", "u", "c1", 1, 10),
+            m("map_b", "u", "c2", 1, 20),
+            m("map_c", "v", "c1", 0, 30),
+            m("map_d", "w", "ghost", 1, 1),
+        ];
+        let (maps, conflicts) = resolve_mappings(&rows, &|c| c != "ghost", 0);
+        assert_eq!(maps.len(), 3, "the unknown client's mapping is left out");
+        let active: Vec<_> = maps
+            .iter()
+            .filter(|m| m.is_active)
+            .map(|m| m.id.as_str())
+            .collect();
+        assert_eq!(active, vec!["u_c2"]);
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(
+            (
+                conflicts[0].kept_active.as_str(),
+                conflicts[0].deactivated.clone()
+            ),
+            ("u_c2", vec!["u_c1".to_string()])
+        );
+    }
+
+    #[test]
+    fn ledger_days_holding_markup() {
+        // Day raw 0.3, markup 0.45: a ledger sum of 0.45 is marked up, 0.3 or 0.2 is raw.
+        assert!(ledger_day_marked_up(dec!(0.45), 300_000_000, 450_000_000));
+        assert!(!ledger_day_marked_up(dec!(0.3), 300_000_000, 450_000_000));
+        assert!(!ledger_day_marked_up(dec!(0.2), 300_000_000, 450_000_000));
+        // A markup of 1 cannot be told apart.
+        assert!(!ledger_day_marked_up(dec!(0.3), 300_000_000, 300_000_000));
+        assert_eq!(
+            ledger_raw_units(0.15, 300_000_000, 450_000_000).unwrap(),
+            100_000_000
+        );
+        assert_eq!(
+            markup_units(Some(1.3), "t", "c", &mut Vec::new()).unwrap(),
+            1_300_000_000
+        );
+        let mut fixes = Vec::new();
+        assert_eq!(
+            markup_units(Some(-1.0), "t", "c", &mut fixes).unwrap(),
+            DEFAULT_MARKUP_UNITS
+        );
+        assert_eq!(fixes.len(), 1);
+    }
+}

@@ -104,14 +104,9 @@ impl SourceConn {
     }
 
     /// Runs `sql` (with `?` placeholders) binding text values; rows of `T`.
-    pub(crate) fn load<T: 'static>(
-        &mut self,
-        context: &str,
-        sql: &str,
-        binds: &[String],
-    ) -> Result<Vec<T>>
+    pub(crate) fn load<T>(&mut self, context: &str, sql: &str, binds: &[String]) -> Result<Vec<T>>
     where
-        T: QueryableByName<diesel_backend::Sqlite> + QueryableByName<diesel_backend::Pg>,
+        T: QueryableByName<diesel_backend::Sqlite> + QueryableByName<diesel_backend::Pg> + 'static,
     {
         debug_assert!(binds.len() <= 3);
         let r = match self {

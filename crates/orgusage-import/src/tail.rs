@@ -14,6 +14,9 @@ use crate::source::{Kind, keyset_after};
 use crate::state::{Batch, NewCleanup, NewDaily, NewLedger};
 use crate::{LedgerCostRule, Phase};
 
+/// A client, a generation day, and the day's raw and marked-up cost when its ledger is marked up.
+type LedgerDayKey = (String, String, Option<(i64, i64)>);
+
 /// A source aggregate: a float sum and a row count.
 #[derive(Debug, diesel::QueryableByName)]
 pub(crate) struct SumCount {
@@ -191,7 +194,8 @@ impl Run<'_> {
         }
         let known = self.known_clients()?;
         let order = "\"client_org_id\", \"generation_date\", \"id\"";
-        let mut day: Option<(String, String, Option<(i64, i64)>)> = None;
+        // The current (client, day) and its B22 decision: rows arrive ordered by that key.
+        let mut day: Option<LedgerDayKey> = None;
         loop {
             let ps = self.phase_state(Phase::Ledger);
             let filter = match ps.cursor {
