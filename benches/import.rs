@@ -152,6 +152,9 @@ fn copy_clients(dst: &mut dyn SimpleConnection, clients: usize) {
 
 fn floor_bulk(source: &str, target_url: &str, clients: usize) {
     let mut src = diesel::SqliteConnection::establish(source).expect("source");
+    // The same 64 MiB page cache the importer gives its SQLite connections.
+    src.batch_execute("PRAGMA cache_size = -65536;")
+        .expect("cache");
     orgusage_db::Database::connect(&orgusage_db::DbConfig::new(target_url)).expect("migrate");
     #[cfg(feature = "postgres")]
     if target_url.starts_with("postgres") {
@@ -167,8 +170,10 @@ fn floor_bulk(source: &str, target_url: &str, clients: usize) {
         return;
     }
     let mut dst = diesel::SqliteConnection::establish(target_url).expect("sqlite");
-    dst.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-        .expect("pragmas");
+    dst.batch_execute(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
+    )
+    .expect("pragmas");
     copy_clients(&mut dst, clients);
     for (t, k) in [
         ("client_daily_usage", "''"),
@@ -184,7 +189,7 @@ fn floor_insert_select(source: &str, target_url: &str) {
     let mut dst = diesel::SqliteConnection::establish(target_url).expect("sqlite");
     let money = |c: &str| format!("CAST(ROUND({c} * 1000000000) AS INTEGER)");
     dst.batch_execute(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; ATTACH '{source}' AS src; BEGIN;
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; ATTACH '{source}' AS src; BEGIN;
          INSERT INTO client_organizations (id, name, openrouter_api_key, markup_rate, timezone, is_active, created_at, updated_at)
            SELECT id, name, openrouter_api_key, {mr}, 'Europe/Warsaw', is_active, created_at, updated_at FROM src.client_organizations;
          INSERT INTO client_daily_usage (client_org_id, usage_date, total_tokens, total_requests, raw_cost, markup_cost, created_at, updated_at)

@@ -76,7 +76,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if last.elapsed() >= Duration::from_millis(500) || p.rows_done == p.rows_total {
             last = Instant::now();
             eprintln!(
-                "  {:<13} {:>9} / {:<9} rows ({:>5.1}%), {:>8.0} rows/s",
+                "  {:>7.1}s {:<13} {:>9} / {:<9} rows ({:>5.1}%), {:>8.0} rows/s",
+                p.elapsed.as_secs_f64(),
                 p.phase.name(),
                 p.rows_done,
                 p.rows_total,
