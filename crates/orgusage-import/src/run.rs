@@ -608,49 +608,50 @@ impl Run<'_> {
             )?;
             let full = page.len() >= self.opts.batch_rows;
             let mut batch = Batch::default();
-            for d in page.iter().filter(|d| known.contains(&d.client_org_id)) {
-                let u = Units::of(
-                    table,
-                    &d.id,
-                    d.total_tokens,
-                    d.total_requests,
-                    d.raw_cost,
-                    d.markup_cost,
-                )?;
+            // The cursor and count first: the rows are then moved into the batch, not cloned.
+            let cursor = page.last().map(|d| vec![d.id.clone()]);
+            let n = page.len() as u64;
+            for d in page
+                .into_iter()
+                .filter(|d| known.contains(&d.client_org_id))
+            {
+                // Only client rows carry the reported rounding sums; these need the units alone.
+                let raw = float_to_units(d.raw_cost, table, "raw_cost", &d.id)?;
+                let markup = float_to_units(d.markup_cost, table, "markup_cost", &d.id)?;
+                let (tokens, requests) =
+                    (d.total_tokens.unwrap_or(0), d.total_requests.unwrap_or(0));
                 let date = parse_date(&d.usage_date, table, &d.id)?;
                 let created = d.created_at.unwrap_or(self.now);
                 let updated = d.updated_at.unwrap_or(created);
                 if phase == Phase::Users {
                     batch.users.push(NewUserDay {
-                        client_org_id: d.client_org_id.clone(),
-                        user_id: d.user_id.clone().unwrap_or_default(),
-                        openrouter_user_id: d.openrouter_user_id.clone().unwrap_or_default(),
+                        client_org_id: d.client_org_id,
+                        user_id: d.user_id.unwrap_or_default(),
+                        openrouter_user_id: d.openrouter_user_id.unwrap_or_default(),
                         usage_date: date,
-                        total_tokens: u.tokens,
-                        total_requests: u.requests,
-                        raw_cost: u.raw,
-                        markup_cost: u.markup,
+                        total_tokens: tokens,
+                        total_requests: requests,
+                        raw_cost: raw,
+                        markup_cost: markup,
                         created_at: created,
                         updated_at: updated,
                     });
                 } else {
                     batch.models.push(NewModelDay {
-                        client_org_id: d.client_org_id.clone(),
-                        model_name: d.model_name.clone().unwrap_or_default(),
+                        client_org_id: d.client_org_id,
+                        model_name: d.model_name.unwrap_or_default(),
                         usage_date: date,
-                        total_tokens: u.tokens,
-                        total_requests: u.requests,
-                        raw_cost: u.raw,
-                        markup_cost: u.markup,
-                        provider: d.provider.clone(),
+                        total_tokens: tokens,
+                        total_requests: requests,
+                        raw_cost: raw,
+                        markup_cost: markup,
+                        provider: d.provider,
                         created_at: created,
                         updated_at: updated,
                     });
                 }
             }
-            let cursor = page.last().map(|d| vec![d.id.clone()]);
             let done = !full || cursor.is_none();
-            let n = page.len() as u64;
             let entry = self.next_state_pub(phase, cursor.or(ps.cursor), done);
             batch.state.push(entry);
             self.commit_keeping_pub(phase, batch, n)?;
