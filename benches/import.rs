@@ -12,6 +12,10 @@
 //!   500-row multi-row `INSERT`s of literal values, one transaction per page: what any client-side
 //!   copy between two databases costs.
 //!
+//! The SQLite floors use the library's connection pragmas (WAL, `synchronous = NORMAL`,
+//! `foreign_keys = ON`: the usage tables' foreign keys are checked for every row, as in the
+//! library) plus the importer's 64 MiB page cache.
+//!
 //! Each is run once per mode, with the process's RSS before / peak during (`VmHWM` reset via
 //! `/proc/self/clear_refs`) / after. Smoke mode (`cargo test --benches`): 5 clients × 20 days.
 
@@ -189,7 +193,7 @@ fn floor_insert_select(source: &str, target_url: &str) {
     let mut dst = diesel::SqliteConnection::establish(target_url).expect("sqlite");
     let money = |c: &str| format!("CAST(ROUND({c} * 1000000000) AS INTEGER)");
     dst.batch_execute(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; ATTACH '{source}' AS src; BEGIN;
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA foreign_keys = ON; ATTACH '{source}' AS src; BEGIN;
          INSERT INTO client_organizations (id, name, openrouter_api_key, markup_rate, timezone, is_active, created_at, updated_at)
            SELECT id, name, openrouter_api_key, {mr}, 'Europe/Warsaw', is_active, created_at, updated_at FROM src.client_organizations;
          INSERT INTO client_daily_usage (client_org_id, usage_date, total_tokens, total_requests, raw_cost, markup_cost, created_at, updated_at)
