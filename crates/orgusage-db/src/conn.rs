@@ -257,10 +257,13 @@ impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for Pg
 }
 
 impl Database {
-    /// Connects, checks the connection, applies pending embedded migrations and, on PostgreSQL,
-    /// checks the connection budget (see [`crate::budget`]).
+    /// Connects, checks the connection, refuses a database that holds the original mAI tables
+    /// ([`Error::ForeignSchema`], nothing written), applies pending embedded migrations and, on
+    /// PostgreSQL, checks the connection budget (see [`crate::budget`]).
     pub fn connect(config: &DbConfig) -> Result<Self> {
         let db = Self::connect_without_migrations(config)?;
+        // Before any migration: never create, alter or write over the original mAI tables.
+        crate::detect::refuse_original_schema(&db)?;
         db.run_pending_migrations()?;
         db.check_connection_budget(config)?;
         Ok(db)

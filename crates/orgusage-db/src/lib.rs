@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod budget;
 pub mod conn;
+pub mod detect;
 #[doc(hidden)]
 pub mod error;
 mod rawsql;

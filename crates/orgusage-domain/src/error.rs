@@ -67,6 +67,20 @@ pub enum Error {
         /// Where (table, column, row id, key id) and why, without any secret.
         detail: String,
     },
+    /// The database holds the original system's (mAI, `organization_usage.py`) tables under
+    /// orgusage's table names, recognised by their columns. orgusage refuses to migrate, alter or
+    /// write them: run the importer (`orgusage-import`, `cargo run --example import_mai`) into a
+    /// separate database, or in place, which first renames the original tables. See
+    /// `docs/migrating.md`.
+    #[error(
+        "the database holds the original mAI tables ({found}); orgusage did not migrate or write \
+         anything. Import them first: cargo run --example import_mai -- <this-url> <new-url> \
+         (see docs/migrating.md)"
+    )]
+    ForeignSchema {
+        /// What was found, e.g. `client_daily_usage.id, client_live_counters`.
+        found: String,
+    },
     /// The database could not be reached or answered with an error.
     #[error("database error ({kind}): {source}")]
     Database {
