@@ -18,3 +18,4 @@ pub mod sql;
 pub use conn::{Backend, Database, DbConfig};
 pub use repo::{CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo};
 pub use repo::{ClientHeader, DayCosts, RatesRepo};
+pub use repo::{DEFAULT_RESERVATION_TTL, SpendRepo};

@@ -113,6 +113,8 @@ diesel::table! {
         processed_at -> BigInt,
         total_cost -> BigInt,
         total_tokens -> BigInt,
+        created_at -> Nullable<BigInt>,
+        model_name -> Nullable<Text>,
     }
 }
 
@@ -147,5 +149,29 @@ diesel::table! {
         effective_date -> Date,
         source -> Text,
         fetched_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    spend_reservations (id) {
+        id -> Text,
+        client_org_id -> Text,
+        month_start -> Date,
+        amount -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_openrouter_keys (client_org_id) {
+        client_org_id -> Text,
+        key_hash -> Text,
+        key_name -> Text,
+        limit_units -> Nullable<BigInt>,
+        limit_reset -> Nullable<Text>,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }

@@ -28,6 +28,7 @@ mod handles;
 #[cfg(feature = "openrouter")]
 mod ingest;
 mod pln;
+pub mod spend;
 mod store;
 mod usage;
 

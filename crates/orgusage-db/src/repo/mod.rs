@@ -10,6 +10,7 @@ mod limits;
 mod mappings;
 mod rates;
 mod reports;
+pub(crate) mod reservations;
 mod settings;
 pub(crate) mod usage;
 
@@ -18,6 +19,7 @@ pub use clients::ClientRepo;
 pub use generations::GenerationRepo;
 pub use mappings::MappingRepo;
 pub use rates::{ClientHeader, DayCosts, RatesRepo};
+pub use reservations::{DEFAULT_RESERVATION_TTL, SpendRepo};
 pub use settings::SettingsRepo;
 pub use usage::UsageRepo;
 

@@ -289,6 +289,7 @@ impl<'a> UsageRepo<'a> {
                 now: now.timestamp(),
             };
             apply_increment!(conn, &inc);
+            crate::repo::reservations::settle_reservation!(conn, record);
             let status = limit_after_increment!(conn, &record.client_org_id, &client, &prepared);
             Ok(RecordedUsage {
                 usage_date: prepared.usage_date,
