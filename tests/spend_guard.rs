@@ -225,3 +225,21 @@ backend_tests! {
 fn spent_now(t: &orgusage_testkit::TestStore, client: &str) -> Decimal {
     spent(&t.store, client)
 }
+
+backend_tests! {
+    fn ingestion_settles_its_reservation(t) {
+        use orgusage::ClientRef;
+        use orgusage::openrouter::Generation;
+        let client = limited(&t.store, dec!(1), dec!(1));
+        let g = Generation::from_json(
+            r#"{"id":"gen-9","model":"openai/gpt-4.1","provider_name":"OpenAI","created_at":"2025-07-24T09:00:00Z",
+                "tokens_prompt":10,"tokens_completion":5,"total_cost":0.25}"#,
+        )
+        .unwrap();
+        let r = t.store.spend().authorize(&client, dec!(0.3)).unwrap();
+        let id = r.reservation_id().unwrap();
+        assert!(t.store.ingest_generation_settling(ClientRef::Id(&client), &g, id).unwrap().is_recorded());
+        assert!(t.store.spend().live_reservations(&client).unwrap().is_empty());
+        assert_eq!(spent_now(t, &client), dec!(0.25));
+    }
+}

@@ -41,3 +41,23 @@ impl Store {
         SpendRepo::new(self.database(), self.clock())
     }
 }
+
+#[cfg(feature = "openrouter")]
+impl Store {
+    /// [`Store::ingest_generation`] that also settles `reservation_id` (the reservation
+    /// `authorize` made for this request) in the same transaction. A duplicate generation
+    /// frees the reservation too: its cost is already booked.
+    pub fn ingest_generation_settling(
+        &self,
+        client: crate::ClientRef<'_>,
+        generation: &orgusage_openrouter::Generation,
+        reservation_id: &str,
+    ) -> orgusage_domain::Result<orgusage_domain::generations::GenerationOutcome> {
+        self.ingest_settling(
+            client,
+            generation,
+            orgusage_openrouter::TokenCounting::default(),
+            Some(reservation_id),
+        )
+    }
+}
