@@ -162,16 +162,3 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
-
-diesel::table! {
-    client_openrouter_keys (client_org_id) {
-        client_org_id -> Text,
-        key_hash -> Text,
-        key_name -> Text,
-        limit_units -> Nullable<BigInt>,
-        limit_reset -> Nullable<Text>,
-        disabled -> Bool,
-        created_at -> BigInt,
-        updated_at -> BigInt,
-    }
-}

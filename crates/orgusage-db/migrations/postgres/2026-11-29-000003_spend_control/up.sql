@@ -13,20 +13,6 @@ CREATE TABLE spend_reservations (
 );
 CREATE INDEX orgusage_idx_spend_reservations_client ON spend_reservations (client_org_id, month_start);
 
--- The client's OpenRouter key as provisioned through the management API: only its hash and
--- label (the key itself stays in client_organizations.openrouter_api_key). limit_units is the
--- RAW USD limit set on the key, in nano-USD; NULL = no limit.
-CREATE TABLE client_openrouter_keys (
-    client_org_id TEXT NOT NULL PRIMARY KEY REFERENCES client_organizations (id),
-    key_hash TEXT NOT NULL UNIQUE,
-    key_name TEXT NOT NULL,
-    limit_units BIGINT,
-    limit_reset TEXT,
-    disabled BOOLEAN NOT NULL DEFAULT FALSE,
-    created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
-);
-
 -- Reconciliation against OpenRouter's /activity, which is per UTC day and model: the ledger
 -- keeps the generation's UTC creation instant (unix seconds) and model. NULL for rows written
 -- before this migration or through mark_generation_processed.
