@@ -10,6 +10,10 @@
 //! * `floor_round_trip`: one `SELECT 1` on a dedicated raw connection, the unit the issue's
 //!   budget ("at most one extra round trip on PostgreSQL") is stated in.
 //!
+//! `ORGUSAGE_BENCH_PROFILE=1` instead runs the three library variants interleaved (fair under a
+//! changing machine load) and prints statements per operation, i.e. the round trips the guard
+//! adds.
+//!
 //! Read: guard overhead = `authorize_settle − record_usage`; on PostgreSQL compare it with
 //! `floor_round_trip`, on SQLite with 30 % of `record_usage`.
 
@@ -23,7 +27,7 @@ use orgusage::spend::Authorization;
 use orgusage::{ClientOrganizationForm, Decimal, UsageRecord};
 use orgusage_testkit::TestStore;
 
-use common::{MODELS, RawConn, with_raw};
+use common::{MODELS, RawConn, profile, with_raw};
 
 /// A client with a limit far above what the bench spends, so nothing is ever refused.
 fn limited_client(t: &TestStore) -> String {
@@ -118,7 +122,61 @@ fn one_writer(c: &mut Criterion, t: &TestStore) {
     );
 }
 
+/// `ORGUSAGE_BENCH_PROFILE=1`: the variants interleaved, with per-statement counts.
+fn profile_run(t: &TestStore) {
+    let n: u64 = if common::full_run() { 2_000 } else { 20 };
+    let limited = limited_client(t);
+    let free = common::create_client(&t.store, "free");
+    let estimate = Decimal::new(6, 3);
+    let mut plain = |i| {
+        t.store
+            .usage()
+            .record_usage(&record(&limited, i))
+            .expect("record");
+    };
+    let mut guarded = |i| {
+        let a = t
+            .store
+            .spend()
+            .authorize(&limited, estimate)
+            .expect("authorize");
+        let id = a.reservation_id().expect("reserved").to_string();
+        t.store
+            .usage()
+            .record_usage(&record(&limited, i).settles(id))
+            .expect("record");
+    };
+    let mut unlimited = |i| {
+        let _ = t
+            .store
+            .spend()
+            .authorize(&free, estimate)
+            .expect("authorize");
+        t.store
+            .usage()
+            .record_usage(&record(&free, i))
+            .expect("record");
+    };
+    let timings = profile::interleaved(
+        n,
+        50,
+        &mut [
+            ("record_usage", &mut plain),
+            ("authorize_settle", &mut guarded),
+            ("authorize_unlimited_record", &mut unlimited),
+        ],
+    );
+    profile::report(&format!("spend_guard/{}", t.backend()), n, &timings);
+}
+
 fn benches(c: &mut Criterion) {
+    if profile::enabled() {
+        profile::install();
+        for t in common::stores() {
+            profile_run(&t);
+        }
+        return;
+    }
     for t in common::stores() {
         one_writer(c, &t);
     }

@@ -101,7 +101,11 @@ impl UsageRepo<'_> {
                 .on_conflict_do_nothing()
                 .execute(conn)?;
             // Settled before the duplicate check: a replay's reservation is freed too.
-            crate::repo::reservations::settle_reservation!(conn, record);
+            crate::repo::reservations::settle_reservation!(
+                conn,
+                record,
+                inserted == 1 && billing.monthly_limit.is_some()
+            );
             if inserted == 0 {
                 return Ok(GenerationOutcome::Duplicate);
             }
@@ -120,7 +124,8 @@ impl UsageRepo<'_> {
                 now: now.timestamp(),
             };
             apply_increment!(conn, &inc);
-            let status = limit_after_increment!(conn, client, &billing, &prepared);
+            let settle = record.reservation_id.as_deref();
+            let status = limit_after_increment!(conn, client, &billing, &prepared, settle);
             Ok(GenerationOutcome::Recorded(RecordedUsage {
                 usage_date: prepared.usage_date,
                 total_tokens,

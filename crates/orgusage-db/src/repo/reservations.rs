@@ -27,50 +27,67 @@ use rust_decimal::Decimal;
 use super::usage::{ClientBilling, load_billing, month_markup_units};
 use crate::Database;
 use crate::error::TxError;
+use crate::rawsql::{Val, stmt};
 use crate::schema::spend_reservations::dsl as sr;
+
+/// SQLite's reservation: insert only if the month's spend plus live reservations plus this
+/// amount stays within the limit. Runs under `BEGIN IMMEDIATE`, so nothing changes between the
+/// sums and the insert. Integer sums: exact.
+const SQLITE_RESERVE: &str = "INSERT INTO spend_reservations \
+    (id, client_org_id, month_start, amount, created_at, expires_at) \
+    SELECT ?, ?, ?, ?, ?, ? WHERE \
+    (SELECT COALESCE(SUM(markup_cost), 0) FROM client_daily_usage \
+      WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
+    + (SELECT COALESCE(SUM(amount), 0) FROM spend_reservations \
+      WHERE client_org_id = ? AND month_start = ? AND expires_at > ?) \
+    + ? <= ?";
+
+/// The settle statement of the record paths (prepared once per connection).
+pub(crate) const SETTLE: &str = "DELETE FROM spend_reservations WHERE id = ? AND client_org_id = ?";
 
 /// How long a reservation holds budget when the caller does not say: long enough for a slow
 /// streamed completion, short enough that a crashed host frees its budget the same hour.
 pub const DEFAULT_RESERVATION_TTL: Duration = Duration::minutes(15);
 
 /// Deletes the reservation a record settles, inside the record's transaction (the one hook of
-/// the record paths). A reservation that already expired or was released is simply not there:
+/// the record paths); `$lock_follows` tells whether `limit_after_increment!` runs next with the
+/// reservation id (it then deletes it on PostgreSQL). A reservation that already expired or was released is simply not there:
 /// the record still books its cost.
 macro_rules! settle_reservation {
-    ($conn:ident, $record:expr) => {{
+    ($conn:ident, $record:expr, $lock_follows:expr) => {{
         let record: &::orgusage_domain::usage::UsageRecord = $record;
         if let Some(id) = record.reservation_id.as_deref() {
-            use $crate::schema::spend_reservations::dsl as sr;
-            ::diesel::RunQueryDsl::execute(
-                ::diesel::delete(
-                    sr::spend_reservations.filter(
-                        sr::id
-                            .eq(id)
-                            .and(sr::client_org_id.eq(&record.client_org_id)),
-                    ),
-                ),
-                $conn,
-            )?;
+            // On PostgreSQL, when `limit_after_increment!` will take the month lock (a limited
+            // client, a record that is applied), the settle rides on that statement: no extra
+            // round trip.
+            let folded: bool = $lock_follows && $crate::repo::usage::MonthLock::folds_settle($conn);
+            if !folded {
+                use $crate::rawsql::{Val, stmt};
+                let binds = [Val::Text(id), Val::Text(&record.client_org_id)];
+                ::diesel::RunQueryDsl::execute(
+                    stmt::<41, ()>($crate::repo::reservations::SETTLE, &binds),
+                    $conn,
+                )?;
+            }
         }
     }};
 }
 pub(crate) use settle_reservation;
 
+/// PostgreSQL's authorization: one call of the migration's function.
+#[cfg(feature = "postgres")]
+const PG_AUTHORIZE: &str = "SELECT status, limit_units, spent, reserved, amount, month_first \
+    FROM orgusage_authorize(?, ?, CAST(? AS NUMERIC), ?, ?)";
+
 /// The row `orgusage_authorize` (PostgreSQL) returns.
 #[cfg(feature = "postgres")]
-#[derive(Debug, QueryableByName)]
+#[derive(Debug)]
 struct PgAuthorize {
-    #[diesel(sql_type = diesel::sql_types::Integer)]
     status: i32,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     limit_units: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
     spent: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
     reserved: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
     amount: i64,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
     month_first: Option<NaiveDate>,
 }
 
@@ -215,38 +232,49 @@ impl<'a> SpendRepo<'a> {
             let today = local_date_at(tz, now);
             let (first, last) = (month_start(today), month_end(today));
             let amount = mul_rate_to_units(estimate, billing.markup_rate)?;
+            let (now_s, exp_s) = (now.timestamp(), expires.timestamp());
+            // The check and the insert are one prepared statement (re-preparing the DSL's
+            // SUM queries on every call cost about as much as the rest of the guard).
+            let binds = [
+                Val::Text(id),
+                Val::Text(client),
+                Val::Date(first),
+                Val::Int(amount),
+                Val::Int(now_s),
+                Val::Int(exp_s),
+                Val::Text(client),
+                Val::Date(first),
+                Val::Date(last),
+                Val::Text(client),
+                Val::Date(first),
+                Val::Int(now_s),
+                Val::Int(amount),
+                Val::Int(limit),
+            ];
+            let inserted = stmt::<40, ()>(SQLITE_RESERVE, &binds).execute(conn)?;
+            if inserted == 1 {
+                return Ok(Decision::Reserved {
+                    amount,
+                    month: first,
+                });
+            }
+            // Refused (the rare path): the figures for the refusal.
             let spent = month_markup_units!(conn, client, first, last);
             let reserved: i64 = sr::spend_reservations
                 .filter(
                     sr::client_org_id
                         .eq(client)
                         .and(sr::month_start.eq(first))
-                        .and(sr::expires_at.gt(now.timestamp())),
+                        .and(sr::expires_at.gt(now_s)),
                 )
                 .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
                     "CAST(COALESCE(SUM(amount), 0) AS BIGINT)",
                 ))
                 .get_result(conn)?;
-            if i128::from(spent) + i128::from(reserved) + i128::from(amount) > i128::from(limit) {
-                return Ok(Decision::Refused {
-                    limit,
-                    spent,
-                    reserved,
-                    amount,
-                    month: first,
-                });
-            }
-            diesel::insert_into(sr::spend_reservations)
-                .values((
-                    sr::id.eq(id),
-                    sr::client_org_id.eq(client),
-                    sr::month_start.eq(first),
-                    sr::amount.eq(amount),
-                    sr::created_at.eq(now.timestamp()),
-                    sr::expires_at.eq(expires.timestamp()),
-                ))
-                .execute(conn)?;
-            Ok(Decision::Reserved {
+            Ok(Decision::Refused {
+                limit,
+                spent,
+                reserved,
                 amount,
                 month: first,
             })
@@ -264,7 +292,6 @@ impl<'a> SpendRepo<'a> {
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> Result<Decision> {
-        use diesel::sql_types::{BigInt, Text};
         let crate::conn::PoolKind::Postgres(pool) = self.db.pool() else {
             return Err(Error::database(
                 orgusage_domain::DatabaseErrorKind::Configuration,
@@ -272,18 +299,37 @@ impl<'a> SpendRepo<'a> {
             ));
         };
         let mut conn = crate::conn::checkout(pool)?;
-        // The estimate travels as text and becomes NUMERIC: exact, never a float.
-        let row: Result<PgAuthorize> = diesel::sql_query(
-            "SELECT status, limit_units, spent, reserved, amount, month_first \
-             FROM orgusage_authorize($1, $2, CAST($3 AS NUMERIC), $4, $5)",
-        )
-        .bind::<Text, _>(id)
-        .bind::<Text, _>(client)
-        .bind::<Text, _>(estimate.to_string())
-        .bind::<BigInt, _>(now.timestamp())
-        .bind::<BigInt, _>(expires.timestamp())
-        .get_result(&mut *conn)
-        .map_err(|e| Error::from(TxError::from(e)));
+        // The estimate travels as text and becomes NUMERIC: exact, never a float. A fixed
+        // text with a static id, so it is prepared once per connection.
+        let estimate = estimate.to_string();
+        let binds = [
+            Val::Text(id),
+            Val::Text(client),
+            Val::Text(&estimate),
+            Val::Int(now.timestamp()),
+            Val::Int(expires.timestamp()),
+        ];
+        type Row = (
+            diesel::sql_types::Integer,
+            diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+            diesel::sql_types::BigInt,
+            diesel::sql_types::BigInt,
+            diesel::sql_types::BigInt,
+            diesel::sql_types::Nullable<diesel::sql_types::Date>,
+        );
+        let row: Result<PgAuthorize> = stmt::<42, Row>(PG_AUTHORIZE, &binds)
+            .get_result::<(i32, Option<i64>, i64, i64, i64, Option<NaiveDate>)>(&mut *conn)
+            .map(
+                |(status, limit_units, spent, reserved, amount, month_first)| PgAuthorize {
+                    status,
+                    limit_units,
+                    spent,
+                    reserved,
+                    amount,
+                    month_first,
+                },
+            )
+            .map_err(|e| Error::from(TxError::from(e)));
         crate::conn::discard_if_dead(&mut conn, &row);
         let row = row?;
         let month = row.month_first.unwrap_or_else(|| now.date_naive());

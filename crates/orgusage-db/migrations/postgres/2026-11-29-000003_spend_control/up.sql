@@ -71,6 +71,10 @@ BEGIN
         RETURN QUERY SELECT 2, c_limit, v_spent, v_reserved, v_amount, v_first;
         RETURN;
     END IF;
+    -- A reservation is a hold on budget, not money: losing the last few hundred milliseconds
+    -- of reservations in a server crash only loosens the guard by their amounts, while a
+    -- synchronous commit would cost a WAL flush per authorization (docs/spend-control.md).
+    PERFORM set_config('synchronous_commit', 'off', true);
     INSERT INTO spend_reservations (id, client_org_id, month_start, amount, created_at, expires_at)
     VALUES (p_id, p_client, v_first, v_amount, p_now, p_expires);
     RETURN QUERY SELECT 1, c_limit, v_spent, v_reserved, v_amount, v_first;
