@@ -153,9 +153,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    spend_reservations (id) {
-        id -> Text,
+    spend_reservations (client_org_id, id) {
         client_org_id -> Text,
+        id -> Text,
         month_start -> Date,
         amount -> BigInt,
         created_at -> BigInt,

@@ -370,7 +370,10 @@ impl<'a> SpendRepo<'a> {
     pub fn release(&self, reservation_id: &str) -> Result<bool> {
         let _span = tracing::debug_span!("orgusage.spend.release", reservation_id).entered();
         let n = crate::write_tx!(self.db, |conn| {
-            Ok(diesel::delete(sr::spend_reservations.find(reservation_id)).execute(conn)?)
+            Ok(
+                diesel::delete(sr::spend_reservations.filter(sr::id.eq(reservation_id)))
+                    .execute(conn)?,
+            )
         })?;
         Ok(n == 1)
     }
