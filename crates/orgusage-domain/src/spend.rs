@@ -92,3 +92,29 @@ impl Authorization {
         }
     }
 }
+
+/// Our own books for one UTC day and model, from the generation ledger (raw USD, as OpenRouter
+/// charges it), for reconciliation with OpenRouter's `/activity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerDay {
+    /// The UTC day of the generations' `created_at`.
+    pub date: NaiveDate,
+    /// Model id as recorded.
+    pub model: String,
+    /// Sum of the generations' raw cost.
+    pub raw_cost: Decimal,
+    /// Number of generations.
+    pub requests: i64,
+}
+
+/// [`LedgerDay`]s of a UTC day range, plus what the ledger holds for the range but cannot place
+/// on a UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerDays {
+    /// Per UTC day and model, ordered by day then model.
+    pub days: Vec<LedgerDay>,
+    /// Ledger rows of the client whose client-local `generation_date` falls in the range (±1
+    /// day) but that carry no UTC instant (written before the spend-control migration or by
+    /// `mark_generation_processed`).
+    pub unplaced: i64,
+}

@@ -30,6 +30,8 @@ mod ingest;
 mod pln;
 #[cfg(feature = "keys")]
 pub mod provision;
+#[cfg(feature = "keys")]
+pub mod reconcile;
 pub mod spend;
 mod store;
 mod usage;

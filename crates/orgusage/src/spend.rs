@@ -29,7 +29,7 @@
 //! ```
 
 pub use orgusage_db::{DEFAULT_RESERVATION_TTL, SpendRepo};
-pub use orgusage_domain::spend::{Authorization, Refusal, Reservation};
+pub use orgusage_domain::spend::{Authorization, LedgerDay, LedgerDays, Refusal, Reservation};
 
 use crate::store::Store;
 

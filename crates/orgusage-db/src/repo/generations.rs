@@ -95,7 +95,13 @@ impl UsageRepo<'_> {
                     total_cost: raw_units,
                     total_tokens,
                     // Kept for reconciliation with OpenRouter's UTC-day activity.
-                    created_at: record.occurred_at.map(|at| at.timestamp()),
+                    // The request's instant; a record booked "now" (no day, no instant) was made
+                    // now. An explicit day without an instant cannot be placed on a UTC day.
+                    created_at: match (record.occurred_at, record.usage_date) {
+                        (Some(at), _) => Some(at.timestamp()),
+                        (None, None) => Some(now.timestamp()),
+                        (None, Some(_)) => None,
+                    },
                     model_name: Some(&record.model_name),
                 })
                 .on_conflict_do_nothing()

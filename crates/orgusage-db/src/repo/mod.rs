@@ -4,11 +4,12 @@
 
 pub(crate) mod cleanup;
 mod clients;
-mod generations;
+pub(crate) mod generations;
 mod health;
 mod limits;
 mod mappings;
 mod rates;
+mod reconcile;
 mod reports;
 pub(crate) mod reservations;
 mod settings;
