@@ -16,6 +16,9 @@ use orgusage_domain::{Error, Result};
 use super::generations::GenerationRepo;
 use crate::schema::processed_generations::dsl as pg;
 
+/// A ledger row's UTC instant, model and raw cost (units).
+type LedgerRow = (Option<i64>, Option<String>, i64);
+
 impl GenerationRepo<'_> {
     /// The client's ledger for the UTC days `from..=to`, per day and model.
     pub fn ledger_by_utc_day(
@@ -36,32 +39,31 @@ impl GenerationRepo<'_> {
         let (Some(start), Some(end)) = (start, end) else {
             return Err(Error::invalid("to", "out of range"));
         };
-        let (rows, unplaced): (Vec<(Option<i64>, Option<String>, i64)>, i64) =
-            crate::with_conn!(self.db, |conn| {
-                let rows = pg::processed_generations
-                    .filter(
-                        pg::client_org_id
-                            .eq(client_org_id)
-                            .and(pg::created_at.ge(start))
-                            .and(pg::created_at.lt(end)),
-                    )
-                    .select((pg::created_at, pg::model_name, pg::total_cost))
-                    .load(conn)?;
-                // A client-local day overlaps the UTC day before or after it.
-                let unplaced = pg::processed_generations
-                    .filter(
-                        pg::client_org_id
-                            .eq(client_org_id)
-                            .and(pg::created_at.is_null())
-                            .and(
-                                pg::generation_date
-                                    .between(from - Duration::days(1), to + Duration::days(1)),
-                            ),
-                    )
-                    .count()
-                    .get_result(conn)?;
-                Ok((rows, unplaced))
-            })?;
+        let (rows, unplaced): (Vec<LedgerRow>, i64) = crate::with_conn!(self.db, |conn| {
+            let rows = pg::processed_generations
+                .filter(
+                    pg::client_org_id
+                        .eq(client_org_id)
+                        .and(pg::created_at.ge(start))
+                        .and(pg::created_at.lt(end)),
+                )
+                .select((pg::created_at, pg::model_name, pg::total_cost))
+                .load(conn)?;
+            // A client-local day overlaps the UTC day before or after it.
+            let unplaced = pg::processed_generations
+                .filter(
+                    pg::client_org_id
+                        .eq(client_org_id)
+                        .and(pg::created_at.is_null())
+                        .and(
+                            pg::generation_date
+                                .between(from - Duration::days(1), to + Duration::days(1)),
+                        ),
+                )
+                .count()
+                .get_result(conn)?;
+            Ok((rows, unplaced))
+        })?;
         let mut days: BTreeMap<(NaiveDate, String), (i128, i64)> = BTreeMap::new();
         for (at, model, cost) in rows {
             let Some(date) = at
