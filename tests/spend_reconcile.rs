@@ -111,3 +111,36 @@ backend_tests! {
         assert_eq!(server.request_count(), 0);
     }
 }
+
+#[test]
+fn a_request_gap_with_a_cost_gap_names_the_side_that_lacks_requests() {
+    use orgusage::keys::parse_activity;
+    use orgusage::reconcile::compare;
+    use orgusage::spend::LedgerDay;
+    let upstream = parse_activity(
+        r#"{"data":[{"date":"2025-07-22","model":"m/a","usage":0.2,"requests":2},
+                    {"date":"2025-07-22","model":"m/b","usage":0.1,"requests":1}]}"#,
+    )
+    .unwrap();
+    let ours = [
+        LedgerDay {
+            date: day(22),
+            model: "m/a".into(),
+            raw_cost: dec!(0.1),
+            requests: 1,
+        },
+        LedgerDay {
+            date: day(22),
+            model: "m/b".into(),
+            raw_cost: dec!(0.3),
+            requests: 3,
+        },
+    ];
+    let lines = compare(&upstream, &ours, day(22), day(22), Tolerance::default());
+    let verdicts: Vec<Verdict> = lines.iter().map(|l| l.verdict).collect();
+    assert_eq!(
+        verdicts,
+        [Verdict::MissingLocally, Verdict::MissingUpstream]
+    );
+    assert_eq!(lines[1].cost_difference, dec!(-0.2));
+}

@@ -54,11 +54,14 @@ impl Default for Tolerance {
 pub enum Verdict {
     /// Both sides agree within the tolerance, requests included.
     Match,
-    /// OpenRouter billed requests we never recorded (ingestion lost or deferred them).
+    /// OpenRouter billed requests we never recorded (ingestion lost or deferred them): the
+    /// day and model is only upstream, or upstream has more requests and more cost.
     MissingLocally,
-    /// We recorded generations OpenRouter does not show for this key and day.
+    /// We recorded generations OpenRouter does not show for this key and day: the day and
+    /// model is only ours, or ours has more requests and a different cost.
     MissingUpstream,
-    /// Both have the day and model but the cost differs by more than the tolerance.
+    /// Both have the day and model with the same number of requests, but the cost differs by
+    /// more than the tolerance.
     CostDrift,
     /// The cost agrees but the number of requests does not.
     RequestDrift,
@@ -186,6 +189,13 @@ pub fn compare(
                 let verdict = match (seen_up && (up_n > 0 || !up.is_zero()), seen_loc) {
                     (true, false) => Verdict::MissingLocally,
                     (false, true) => Verdict::MissingUpstream,
+                    // A cost gap with a request gap is requests one side never saw.
+                    _ if difference.abs() > tolerance.cost && up_n > loc_n => {
+                        Verdict::MissingLocally
+                    }
+                    _ if difference.abs() > tolerance.cost && up_n < loc_n => {
+                        Verdict::MissingUpstream
+                    }
                     _ if difference.abs() > tolerance.cost => Verdict::CostDrift,
                     _ if up_n != loc_n => Verdict::RequestDrift,
                     _ => Verdict::Match,
@@ -197,7 +207,7 @@ pub fn compare(
                     upstream_requests: up_n,
                     local_cost: loc,
                     local_requests: loc_n,
-                    cost_difference: difference,
+                    cost_difference: difference.normalize(),
                     verdict,
                 }
             },

@@ -26,6 +26,7 @@ use rust_decimal::Decimal;
 
 use super::usage::{ClientBilling, load_billing, month_markup_units};
 use crate::Database;
+#[cfg(feature = "postgres")]
 use crate::error::TxError;
 use crate::rawsql::{Val, stmt};
 use crate::schema::spend_reservations::dsl as sr;
