@@ -243,3 +243,38 @@ backend_tests! {
         assert_eq!(spent_now(t, &client), dec!(0.25));
     }
 }
+
+backend_tests! {
+    fn the_month_is_the_client_local_month(t) {
+        use chrono::TimeZone;
+        let client = limited(&t.store, dec!(1), dec!(1));
+        // July spend does not count against August.
+        t.store.usage().record_usage(&UsageRecord::new(&client, "u", "or", "m/x").raw_cost(dec!(0.9))).unwrap();
+        // 22:30 UTC on 31 July is 00:30 on 1 August in Warsaw.
+        t.clock.set(chrono::Utc.with_ymd_and_hms(2025, 7, 31, 22, 30, 0).unwrap());
+        let Authorization::Reserved(r) = t.store.spend().authorize(&client, dec!(0.8)).unwrap() else {
+            panic!("August is empty")
+        };
+        assert_eq!(r.month_start, chrono::NaiveDate::from_ymd_opt(2025, 8, 1).unwrap());
+        // 21:30 UTC is still July there: 0.9 spent, 0.2 does not fit.
+        t.clock.set(chrono::Utc.with_ymd_and_hms(2025, 7, 31, 21, 30, 0).unwrap());
+        match t.store.spend().authorize(&client, dec!(0.2)).unwrap() {
+            Authorization::Refused(refusal) => {
+                assert_eq!(refusal.month_start, chrono::NaiveDate::from_ymd_opt(2025, 7, 1).unwrap());
+                assert_eq!((refusal.spent, refusal.reserved), (dec!(0.9), dec!(0)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn a_client_whose_limit_was_removed_still_settles(t) {
+        let client = limited(&t.store, dec!(1), dec!(1));
+        let r = t.store.spend().authorize(&client, dec!(0.5)).unwrap();
+        let update = orgusage::ClientOrganizationUpdate { monthly_limit: Some(None), ..Default::default() };
+        t.store.clients().update_client(&client, &update).unwrap();
+        let rec = UsageRecord::new(&client, "u", "or", "m/x").raw_cost(dec!(0.4)).settles(r.reservation_id().unwrap());
+        assert!(t.store.usage().record_generation("gen-x", &rec).unwrap().is_recorded());
+        assert!(t.store.spend().live_reservations(&client).unwrap().is_empty());
+        assert_eq!(t.store.spend().authorize(&client, dec!(5)).unwrap(), Authorization::Unlimited);
+    }
+}
