@@ -293,6 +293,8 @@ impl<'a> SpendRepo<'a> {
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> Result<Decision> {
+        // Irrefutable in a build without the `sqlite` feature.
+        #[allow(irrefutable_let_patterns)]
         let crate::conn::PoolKind::Postgres(pool) = self.db.pool() else {
             return Err(Error::database(
                 orgusage_domain::DatabaseErrorKind::Configuration,
