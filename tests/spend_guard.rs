@@ -278,3 +278,50 @@ backend_tests! {
         assert_eq!(t.store.spend().authorize(&client, dec!(5)).unwrap(), Authorization::Unlimited);
     }
 }
+
+backend_tests! {
+    fn settling_authorizing_and_purging_expired_reservations_at_once(t) {
+        // The deadlock a naive guard has: a record holds its (expired) reservation row and waits
+        // for the month lock while an authorization holds the lock and deletes expired rows.
+        let client = limited(&t.store, dec!(100), dec!(1));
+        let held: Vec<String> = (0..24)
+            .map(|_| {
+                let a = t.store.spend().authorize_for(&client, dec!(0.5), Duration::seconds(1)).unwrap();
+                a.reservation_id().unwrap().to_string()
+            })
+            .collect();
+        t.clock.advance(Duration::seconds(2));
+        let second = t.second_instance();
+        let barrier = Arc::new(Barrier::new(12));
+        let held = Arc::new(held);
+        let joins: Vec<_> = (0..12)
+            .map(|i| {
+                let store = if i % 2 == 0 { t.store.clone() } else { second.clone() };
+                let (barrier, held, client) = (barrier.clone(), held.clone(), client.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    for j in 0..6 {
+                        match i % 3 {
+                            0 | 1 => {
+                                let id = &held[(i / 3 * 2 + i % 3) * 6 % 24 + j % 6];
+                                let rec = UsageRecord::new(&client, "u", "or", "m/x").raw_cost(dec!(0.5)).settles(id.clone());
+                                store.usage().record_usage(&rec).unwrap();
+                            }
+                            _ => {
+                                store.spend().purge_expired_reservations().unwrap();
+                                assert!(store.spend().authorize(&client, dec!(0.1)).unwrap().is_allowed());
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for j in joins {
+            j.join().expect("no deadlock, no error");
+        }
+        t.store.spend().purge_expired_reservations().unwrap();
+        // 8 settling threads x 6 records of 0.5; 4 authorizing threads x 6 live holds of 0.1.
+        assert_eq!(spent(&t.store, &client), dec!(24));
+        assert_eq!(t.store.spend().live_reservations(&client).unwrap().len(), 24);
+    }
+}
