@@ -52,8 +52,8 @@ pub const DEFAULT_RESERVATION_TTL: Duration = Duration::minutes(15);
 
 /// Deletes the reservation a record settles, inside the record's transaction (the one hook of
 /// the record paths); `$lock_follows` tells whether `limit_after_increment!` runs next with the
-/// reservation id (it then deletes it on PostgreSQL). A reservation that already expired or was released is simply not there:
-/// the record still books its cost.
+/// reservation id (it then deletes it on PostgreSQL). A reservation that already expired or was
+/// released is simply not there: the record still books its cost.
 macro_rules! settle_reservation {
     ($conn:ident, $record:expr, $lock_follows:expr) => {{
         let record: &::orgusage_domain::usage::UsageRecord = $record;
