@@ -22,3 +22,4 @@ pub use conn::{Backend, Database, DbConfig, SqliteSynchronous};
 pub use repo::{CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo};
 pub use repo::{ClientHeader, DayCosts, RatesRepo};
 pub use repo::{DEFAULT_KEY_BATCH, KeyMaintenance, KeyMigrationReport};
+pub use repo::{DEFAULT_RESERVATION_TTL, SpendRepo};

@@ -114,6 +114,8 @@ diesel::table! {
         processed_at -> BigInt,
         total_cost -> BigInt,
         total_tokens -> BigInt,
+        created_at -> Nullable<BigInt>,
+        model_name -> Nullable<Text>,
     }
 }
 
@@ -148,5 +150,16 @@ diesel::table! {
         effective_date -> Date,
         source -> Text,
         fetched_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    spend_reservations (client_org_id, id) {
+        client_org_id -> Text,
+        id -> Text,
+        month_start -> Date,
+        amount -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
     }
 }

@@ -10,6 +10,7 @@ pub mod generations;
 pub mod health;
 pub mod holidays;
 pub mod pln;
+pub mod spend;
 pub mod timezone;
 pub mod usage;
 

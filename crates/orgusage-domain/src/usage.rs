@@ -58,6 +58,9 @@ pub struct UsageRecord {
     /// Free-form metadata of the request. Accepted for compatibility; the original ignored it
     /// and so does this version (it is not stored).
     pub request_metadata: Option<String>,
+    /// The spend reservation this record settles (see `crate::spend`): the record's
+    /// transaction deletes it, so its actual cost replaces the reserved estimate atomically.
+    pub reservation_id: Option<String>,
 }
 
 impl UsageRecord {
@@ -81,6 +84,7 @@ impl UsageRecord {
             markup_cost: None,
             provider: None,
             request_metadata: None,
+            reservation_id: None,
         }
     }
 
@@ -112,6 +116,12 @@ impl UsageRecord {
     /// Books the record on the client-local day of `instant`.
     pub fn at(mut self, instant: DateTime<Utc>) -> Self {
         self.occurred_at = Some(instant);
+        self
+    }
+
+    /// Settles the spend reservation `reservation_id` (from `authorize`) with this record.
+    pub fn settles(mut self, reservation_id: impl Into<String>) -> Self {
+        self.reservation_id = Some(reservation_id.into());
         self
     }
 

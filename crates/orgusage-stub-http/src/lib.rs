@@ -33,7 +33,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the accept loop idles between polls, so it notices a stop promptly.
 const POLL: Duration = Duration::from_millis(2);
 
-/// One request the server saw (its body, if any, is not read).
+/// One request the server saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     /// Arrival order, from 0: the number of requests recorded before this one.
@@ -48,6 +48,8 @@ pub struct Request {
     pub query: String,
     /// Header names lower-cased, values trimmed, in the order sent.
     pub headers: Vec<(String, String)>,
+    /// The body, as far as `Content-Length` announced it (lossy UTF-8; empty without one).
+    pub body: String,
 }
 
 impl Request {
@@ -226,7 +228,7 @@ impl Drop for StubServer {
 fn serve(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
-    let Some((method, target, headers)) = read_head(&stream) else {
+    let Some((method, target, headers, body)) = read_request(&stream) else {
         return;
     };
     let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
@@ -239,6 +241,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             query: query.to_string(),
             target,
             headers,
+            body,
         };
         seen.push(request.clone());
         request
@@ -263,8 +266,12 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.flush();
 }
 
-/// The request line's method and target, and the headers; `None` if the line cannot be read.
-fn read_head(stream: &TcpStream) -> Option<(String, String, Headers)> {
+/// Bodies above this are cut (tests send small JSON documents).
+const MAX_BODY: usize = 1024 * 1024;
+
+/// The request line's method and target, the headers and the body (read through the same
+/// buffer, which may already hold its start); `None` if the line cannot be read.
+fn read_request(stream: &TcpStream) -> Option<(String, String, Headers, String)> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line).ok()?;
@@ -281,10 +288,24 @@ fn read_head(stream: &TcpStream) -> Option<(String, String, Headers)> {
             }
         }
     }
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(MAX_BODY);
+    let mut body = vec![0; length];
+    // A client that sends less than it announced leaves the body short, not the test hung.
+    let read = std::io::Read::read_exact(&mut reader, &mut body).is_ok();
+    let body = if read {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        String::new()
+    };
     let mut words = request_line.split_whitespace();
     let method = words.next().unwrap_or_default().to_string();
     let target = words.next().unwrap_or_default().to_string();
-    Some((method, target, headers))
+    Some((method, target, headers, body))
 }
 
 /// A reason phrase for the status line (clients go by the code).

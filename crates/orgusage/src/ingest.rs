@@ -36,6 +36,17 @@ impl Store {
         generation: &Generation,
         counting: TokenCounting,
     ) -> Result<GenerationOutcome> {
+        self.ingest_settling(client, generation, counting, None)
+    }
+
+    /// The ingestion path; `reservation_id` is the spend reservation the record settles.
+    pub(crate) fn ingest_settling(
+        &self,
+        client: ClientRef<'_>,
+        generation: &Generation,
+        counting: TokenCounting,
+        reservation_id: Option<&str>,
+    ) -> Result<GenerationOutcome> {
         let _span = tracing::debug_span!(
             "orgusage.ingest_generation",
             generation_id = generation.generation_id()
@@ -67,9 +78,10 @@ impl Store {
             },
             None => ResolvedUser::fallback(generation),
         };
-        let record = generation
+        let mut record = generation
             .to_usage_record_with(&client, &user, counting)
             .map_err(|e| Error::invalid("generation", e.to_string()))?;
+        record.reservation_id = reservation_id.map(str::to_string);
         self.usage()
             .record_generation(generation.generation_id(), &record)
     }

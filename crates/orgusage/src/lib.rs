@@ -28,6 +28,11 @@ mod handles;
 #[cfg(feature = "openrouter")]
 mod ingest;
 mod pln;
+#[cfg(feature = "keys")]
+pub mod provision;
+#[cfg(feature = "keys")]
+pub mod reconcile;
+pub mod spend;
 mod store;
 mod usage;
 
@@ -66,6 +71,9 @@ pub use orgusage_domain::{
     UserClientMapping, UserClientMappingForm, UserClientMappingUpdate, bounds, clock, holidays,
     money, timezone,
 };
+/// OpenRouter key management and `/activity` (feature `keys`).
+#[cfg(feature = "keys")]
+pub use orgusage_keys as keys;
 /// The NBP rates crate: [`RateSource`], the rule functions, [`StaticRates`], [`CachedSource`]
 /// and, with the `nbp-http` feature, `NbpClient`.
 pub use orgusage_nbp as nbp;

@@ -31,6 +31,8 @@ struct NewLedgerRow<'r> {
     processed_at: i64,
     total_cost: i64,
     total_tokens: i64,
+    created_at: Option<i64>,
+    model_name: Option<&'r str>,
 }
 
 impl UsageRepo<'_> {
@@ -63,7 +65,13 @@ impl UsageRepo<'_> {
             .get_result(conn)?)
         })?;
         match (active, seen) {
-            (true, true) => return Ok(GenerationOutcome::Duplicate),
+            (true, true) => {
+                // Already billed: the reservation this replay carried holds nothing real.
+                if let Some(id) = record.reservation_id.as_deref() {
+                    super::reservations::SpendRepo::new(self.db, self.clock).release(id)?;
+                }
+                return Ok(GenerationOutcome::Duplicate);
+            }
             (true, false) => {}
             (false, _) => {
                 return Err(Error::NotFound {
@@ -86,9 +94,24 @@ impl UsageRepo<'_> {
                     processed_at: now.timestamp(),
                     total_cost: raw_units,
                     total_tokens,
+                    // Kept for reconciliation with OpenRouter's UTC-day activity.
+                    // The request's instant; a record booked "now" (no day, no instant) was made
+                    // now. An explicit day without an instant cannot be placed on a UTC day.
+                    created_at: match (record.occurred_at, record.usage_date) {
+                        (Some(at), _) => Some(at.timestamp()),
+                        (None, None) => Some(now.timestamp()),
+                        (None, Some(_)) => None,
+                    },
+                    model_name: Some(&record.model_name),
                 })
                 .on_conflict_do_nothing()
                 .execute(conn)?;
+            // Settled before the duplicate check: a replay's reservation is freed too.
+            crate::repo::reservations::settle_reservation!(
+                conn,
+                record,
+                inserted == 1 && billing.monthly_limit.is_some()
+            );
             if inserted == 0 {
                 return Ok(GenerationOutcome::Duplicate);
             }
@@ -107,7 +130,8 @@ impl UsageRepo<'_> {
                 now: now.timestamp(),
             };
             apply_increment!(conn, &inc);
-            let status = limit_after_increment!(conn, client, &billing, &prepared);
+            let settle = record.reservation_id.as_deref();
+            let status = limit_after_increment!(conn, client, &billing, &prepared, settle);
             Ok(GenerationOutcome::Recorded(RecordedUsage {
                 usage_date: prepared.usage_date,
                 total_tokens,
@@ -218,6 +242,8 @@ impl<'a> GenerationRepo<'a> {
                     processed_at: now,
                     total_cost: cost,
                     total_tokens,
+                    created_at: None,
+                    model_name: None,
                 })
                 .on_conflict_do_nothing()
                 .execute(conn)?;

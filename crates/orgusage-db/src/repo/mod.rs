@@ -4,13 +4,15 @@
 
 pub(crate) mod cleanup;
 mod clients;
-mod generations;
+pub(crate) mod generations;
 mod health;
 mod keys;
 mod limits;
 mod mappings;
 mod rates;
+mod reconcile;
 mod reports;
+pub(crate) mod reservations;
 mod settings;
 pub(crate) mod usage;
 
@@ -20,6 +22,7 @@ pub use generations::GenerationRepo;
 pub use keys::{DEFAULT_KEY_BATCH, KeyMaintenance, KeyMigrationReport};
 pub use mappings::MappingRepo;
 pub use rates::{ClientHeader, DayCosts, RatesRepo};
+pub use reservations::{DEFAULT_RESERVATION_TTL, SpendRepo};
 pub use settings::SettingsRepo;
 pub use usage::UsageRepo;
 

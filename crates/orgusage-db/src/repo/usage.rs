@@ -133,6 +133,21 @@ pub(crate) use month_markup_units;
 pub(crate) trait MonthLock {
     /// Waits until no other transaction of this client is between its increment and its commit.
     fn lock_client_month(&mut self, client_org_id: &str) -> diesel::QueryResult<()>;
+
+    /// The same, deleting the spend reservation `settle` in the same statement when
+    /// [`MonthLock::folds_settle`] (see `settle_reservation!`).
+    fn lock_client_month_settling(
+        &mut self,
+        client_org_id: &str,
+        _settle: Option<&str>,
+    ) -> diesel::QueryResult<()> {
+        self.lock_client_month(client_org_id)
+    }
+
+    /// Whether `lock_client_month_settling` deletes the reservation itself.
+    fn folds_settle(&self) -> bool {
+        false
+    }
 }
 
 impl<C> MonthLock for diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionManager<C>>
@@ -141,6 +156,18 @@ where
 {
     fn lock_client_month(&mut self, client_org_id: &str) -> diesel::QueryResult<()> {
         (**self).lock_client_month(client_org_id)
+    }
+
+    fn lock_client_month_settling(
+        &mut self,
+        client_org_id: &str,
+        settle: Option<&str>,
+    ) -> diesel::QueryResult<()> {
+        (**self).lock_client_month_settling(client_org_id, settle)
+    }
+
+    fn folds_settle(&self) -> bool {
+        (**self).folds_settle()
     }
 }
 
@@ -156,8 +183,40 @@ impl MonthLock for diesel::SqliteConnection {
 #[cfg(feature = "postgres")]
 const ADVISORY_NAMESPACE: i32 = 0x6f72_6775;
 
+/// Settle a reservation and take the month lock in one statement (`ADVISORY_NAMESPACE` is
+/// 1869768565).
+#[cfg(feature = "postgres")]
+const PG_SETTLE_AND_LOCK: &str = "WITH settled AS (DELETE FROM spend_reservations \
+    WHERE id = ? AND client_org_id = ? RETURNING 1) \
+    SELECT pg_advisory_xact_lock(1869768565, hashtext(?)) FROM (SELECT COUNT(*) FROM settled) AS s";
+
 #[cfg(feature = "postgres")]
 impl MonthLock for diesel::PgConnection {
+    fn lock_client_month_settling(
+        &mut self,
+        client_org_id: &str,
+        settle: Option<&str>,
+    ) -> diesel::QueryResult<()> {
+        let Some(reservation) = settle else {
+            return self.lock_client_month(client_org_id);
+        };
+        // A data-modifying CTE always runs to completion, and before the lock here: the
+        // reservation row is deleted, then the month lock taken. `authorize` never locks
+        // existing reservation rows, so the order cannot deadlock with it. A fixed text with a
+        // static id: prepared once per connection.
+        use crate::rawsql::{Val, stmt};
+        let binds = [
+            Val::Text(reservation),
+            Val::Text(client_org_id),
+            Val::Text(client_org_id),
+        ];
+        diesel::RunQueryDsl::execute(stmt::<43, ()>(PG_SETTLE_AND_LOCK, &binds), self).map(|_| ())
+    }
+
+    fn folds_settle(&self) -> bool {
+        true
+    }
+
     fn lock_client_month(&mut self, client_org_id: &str) -> diesel::QueryResult<()> {
         // Transaction-scoped, so it is released by COMMIT/ROLLBACK and is safe behind PgBouncer
         // in transaction mode. Two clients whose ids hash alike merely share a lock.
@@ -180,13 +239,18 @@ impl MonthLock for diesel::PgConnection {
 /// with a new snapshot, then sees every predecessor, and exactly one writer sees the crossing.
 /// Clients without a limit pay nothing.
 macro_rules! limit_after_increment {
-    ($conn:ident, $client_id:expr, $billing:expr, $prepared:expr) => {{
+    ($conn:ident, $client_id:expr, $billing:expr, $prepared:expr) => {
+        $crate::repo::usage::limit_after_increment!($conn, $client_id, $billing, $prepared, None)
+    };
+    ($conn:ident, $client_id:expr, $billing:expr, $prepared:expr, $settle:expr) => {{
         let billing: &$crate::repo::usage::ClientBilling = $billing;
         let prepared: &$crate::repo::usage::Prepared = $prepared;
         match billing.monthly_limit {
             None => None,
             Some(_) => {
-                $crate::repo::usage::MonthLock::lock_client_month($conn, $client_id)?;
+                $crate::repo::usage::MonthLock::lock_client_month_settling(
+                    $conn, $client_id, $settle,
+                )?;
                 let after = $crate::repo::usage::month_markup_units!(
                     $conn,
                     $client_id,
@@ -289,7 +353,14 @@ impl<'a> UsageRepo<'a> {
                 now: now.timestamp(),
             };
             apply_increment!(conn, &inc);
-            let status = limit_after_increment!(conn, &record.client_org_id, &client, &prepared);
+            crate::repo::reservations::settle_reservation!(
+                conn,
+                record,
+                client.monthly_limit.is_some()
+            );
+            let settle = record.reservation_id.as_deref();
+            let status =
+                limit_after_increment!(conn, &record.client_org_id, &client, &prepared, settle);
             Ok(RecordedUsage {
                 usage_date: prepared.usage_date,
                 total_tokens,
