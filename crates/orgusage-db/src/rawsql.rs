@@ -79,3 +79,61 @@ where
         Ok(())
     }
 }
+
+/// A SQL text built at run time (the multi-row statements of the batch path, whose row count
+/// varies) with its binds, returning rows of SQL type `ST`.
+///
+/// It is never put in diesel's prepared-statement cache: each text is used once per chunk, a
+/// cache of every row count would only grow, and an unnamed statement is also what works behind
+/// PgBouncer in transaction mode. The cost, one prepare per chunk, is spread over its records.
+pub(crate) struct DynStmt<'a, ST = ()> {
+    sql: String,
+    binds: Vec<Val<'a>>,
+    _st: PhantomData<ST>,
+}
+
+impl<'a, ST> DynStmt<'a, ST> {
+    pub(crate) fn new(sql: String, binds: Vec<Val<'a>>) -> Self {
+        debug_assert_eq!(sql.matches('?').count(), binds.len(), "binds of {sql}");
+        Self {
+            sql,
+            binds,
+            _st: PhantomData,
+        }
+    }
+}
+
+impl<ST> QueryId for DynStmt<'_, ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST> Query for DynStmt<'_, ST> {
+    type SqlType = ST;
+}
+
+impl<ST, C> diesel::RunQueryDsl<C> for DynStmt<'_, ST> {}
+
+impl<ST, DB> QueryFragment<DB> for DynStmt<'_, ST>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<Date> + HasSqlType<BigInt>,
+    str: ToSql<Text, DB>,
+    NaiveDate: ToSql<Date, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        let mut parts = self.sql.split('?');
+        out.push_sql(parts.next().unwrap_or_default());
+        for (part, val) in parts.zip(&self.binds) {
+            match val {
+                Val::Text(s) => out.push_bind_param::<Text, str>(s)?,
+                Val::OptText(s) => out.push_bind_param::<Nullable<Text>, Option<&str>>(s)?,
+                Val::Date(d) => out.push_bind_param::<Date, NaiveDate>(d)?,
+                Val::Int(i) => out.push_bind_param::<BigInt, i64>(i)?,
+            }
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}

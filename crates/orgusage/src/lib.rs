@@ -38,6 +38,7 @@ pub use handles::{
 };
 #[cfg(feature = "openrouter")]
 pub use ingest::ClientRef;
+pub use orgusage_db::sql::BATCH_CHUNK;
 pub use orgusage_db::{Backend, CleanupLogEntry, Database, GenerationRepo};
 pub use orgusage_domain::generations::{
     CleanupBreakdown, CleanupStatsResult, DateRange, GenerationOutcome, ProcessedGenerationInfo,

@@ -2,6 +2,8 @@
 //! [`Database`](crate::Database) and the injected clock, validates its input with the domain
 //! rules, and performs every write as one transaction.
 
+mod batch;
+mod batch_plan;
 pub(crate) mod cleanup;
 mod clients;
 mod generations;
