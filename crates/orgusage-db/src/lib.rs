@@ -9,6 +9,7 @@ pub mod admin;
 pub mod conn;
 #[doc(hidden)]
 pub mod error;
+pub mod group_commit;
 mod rawsql;
 pub mod repo;
 #[allow(missing_docs)]
@@ -16,5 +17,6 @@ pub mod schema;
 pub mod sql;
 
 pub use conn::{Backend, Database, DbConfig};
+pub use group_commit::GroupCommit;
 pub use repo::{CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo};
 pub use repo::{ClientHeader, DayCosts, RatesRepo};

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orgusage_db::{
-    Backend, ClientRepo, Database, DbConfig, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo,
+    Backend, ClientRepo, Database, DbConfig, GenerationRepo, GroupCommit, MappingRepo,
+    SettingsRepo, UsageRepo,
 };
 use orgusage_domain::usage::CatalogueModel;
 use orgusage_domain::{Clock, Result, SystemClock};
@@ -23,6 +24,7 @@ pub struct StoreConfig {
     db: DbConfig,
     clock: Arc<dyn Clock>,
     catalogue: Vec<CatalogueModel>,
+    group_commit: bool,
 }
 
 impl StoreConfig {
@@ -32,6 +34,7 @@ impl StoreConfig {
             db: DbConfig::new(database_url),
             clock: Arc::new(SystemClock),
             catalogue: Vec::new(),
+            group_commit: false,
         }
     }
 
@@ -68,6 +71,25 @@ impl StoreConfig {
         self
     }
 
+    /// Group commit (default off): concurrent `record_usage` / `record_generation` calls of
+    /// this store whose calls overlap share one transaction, each caller still answered only
+    /// after its own record committed, with its own result (see `docs/performance.md` for the
+    /// measurements and why it is not the default). A lone caller takes the ordinary path.
+    ///
+    /// ```
+    /// use orgusage::{ClientOrganizationForm, Store, StoreConfig, UsageRecord};
+    ///
+    /// let store = Store::open(StoreConfig::new(":memory:").group_commit(true))?;
+    /// let c = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
+    /// let done = store.usage().record_usage(&UsageRecord::new(&c.id, "u1", "or-u1", "openai/gpt-4.1").tokens(10, 5))?;
+    /// assert_eq!(done.total_tokens, 15);
+    /// # Ok::<(), orgusage::Error>(())
+    /// ```
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.group_commit = on;
+        self
+    }
+
     /// SQLite `busy_timeout`: how long to wait for another process's write lock (default 30 s).
     pub fn sqlite_busy_timeout(mut self, timeout: Duration) -> Self {
         self.db.sqlite_busy_timeout = timeout;
@@ -92,6 +114,7 @@ struct Inner {
     db: Database,
     clock: Arc<dyn Clock>,
     catalogue: Vec<CatalogueModel>,
+    group: Option<GroupCommit>,
 }
 
 /// A connected, migrated orgusage store. Cheap to clone (one `Arc`); share it across threads.
@@ -119,6 +142,7 @@ impl Store {
                 db,
                 clock: config.clock,
                 catalogue: config.catalogue,
+                group: config.group_commit.then(GroupCommit::new),
             }),
         })
     }
@@ -162,6 +186,11 @@ impl Store {
 
     pub(crate) fn usage_repo(&self) -> UsageRepo<'_> {
         UsageRepo::new(&self.inner.db, self.clock(), &self.inner.catalogue)
+    }
+
+    /// The group-commit queue, when enabled.
+    pub(crate) fn group(&self) -> Option<&GroupCommit> {
+        self.inner.group.as_ref()
     }
 
     /// `ProcessedGenerationDb` operations: the exactly-once ledger and its retention cleanup.

@@ -40,7 +40,10 @@ impl Usage {
     /// # Ok::<(), orgusage::Error>(())
     /// ```
     pub fn record_usage(&self, record: &UsageRecord) -> Result<RecordedUsage> {
-        self.repo().record_usage(record)
+        match self.store.group() {
+            Some(group) => group.record_usage(&self.repo(), record),
+            None => self.repo().record_usage(record),
+        }
     }
 
     /// Records an OpenRouter generation exactly once per (client, generation id): the ledger
@@ -63,7 +66,10 @@ impl Usage {
         generation_id: &str,
         record: &UsageRecord,
     ) -> Result<GenerationOutcome> {
-        self.repo().record_generation(generation_id, record)
+        match self.store.group() {
+            Some(group) => group.record(&self.repo(), Some(generation_id), record),
+            None => self.repo().record_generation(generation_id, record),
+        }
     }
 
     /// Records many requests: one result per record, in input order.
