@@ -18,5 +18,7 @@ pub mod sql;
 
 pub use conn::{Backend, Database, DbConfig};
 pub use group_commit::GroupCommit;
-pub use repo::{CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo};
+pub use repo::{
+    BillingCache, CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo,
+};
 pub use repo::{ClientHeader, DayCosts, RatesRepo};

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orgusage_db::{
-    Backend, ClientRepo, Database, DbConfig, GenerationRepo, GroupCommit, MappingRepo,
-    SettingsRepo, UsageRepo,
+    Backend, BillingCache, ClientRepo, Database, DbConfig, GenerationRepo, GroupCommit,
+    MappingRepo, SettingsRepo, UsageRepo,
 };
 use orgusage_domain::usage::CatalogueModel;
 use orgusage_domain::{Clock, Result, SystemClock};
@@ -115,6 +115,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     catalogue: Vec<CatalogueModel>,
     group: Option<GroupCommit>,
+    billing: BillingCache,
 }
 
 /// A connected, migrated orgusage store. Cheap to clone (one `Arc`); share it across threads.
@@ -143,6 +144,7 @@ impl Store {
                 clock: config.clock,
                 catalogue: config.catalogue,
                 group: config.group_commit.then(GroupCommit::new),
+                billing: BillingCache::new(),
             }),
         })
     }
@@ -186,6 +188,7 @@ impl Store {
 
     pub(crate) fn usage_repo(&self) -> UsageRepo<'_> {
         UsageRepo::new(&self.inner.db, self.clock(), &self.inner.catalogue)
+            .with_billing_cache(&self.inner.billing)
     }
 
     /// The group-commit queue, when enabled.
