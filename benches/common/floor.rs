@@ -115,3 +115,45 @@ pub fn floor_record(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64) -> i64
     }))
     .expect("floor record")
 }
+
+/// PostgreSQL: the same work as [`floor_record`] as ONE statement (`orgusage_db::sql::PG_RECORD_ONE`,
+/// the library's own text), autocommit, on a dedicated connection: the floor of one round trip.
+pub fn floor_one_statement(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64) -> i64 {
+    use orgusage_db::sql::PG_RECORD_ONE;
+    let total = r.input + r.output;
+    let mut binds = vec![
+        Val::Text(&r.client),
+        Val::Int(1_300_000_000),
+        Val::Text("Europe/Warsaw"),
+    ];
+    binds.extend([
+        Val::Text(&r.client),
+        Val::Date(date),
+        Val::Text(&r.user),
+        Val::Text(&r.or_user),
+    ]);
+    let sums = [
+        Val::Int(total),
+        Val::Int(r.input),
+        Val::Int(r.output),
+        Val::Int(r.raw),
+        Val::Int(r.markup),
+        Val::Int(now),
+        Val::Int(now),
+    ];
+    binds.extend(sums);
+    binds.extend([Val::Text(&r.client), Val::Date(date)]);
+    binds.extend(sums);
+    binds.extend([Val::Text(&r.client), Val::Date(date), Val::Text(r.model)]);
+    binds.extend(&sums[..5]);
+    binds.extend([Val::OptText(Some(r.provider)), Val::Int(now), Val::Int(now)]);
+    let row: diesel::QueryResult<(i64, i64)> = with_raw!(conn, |c| {
+        stmt::<5, (BigInt, BigInt)>(PG_RECORD_ONE, &binds, true).get_result(c)
+    });
+    let matched = row.expect("one-statement floor").0;
+    assert_eq!(
+        matched, 1,
+        "bench clients are active, markup 1.3, Europe/Warsaw"
+    );
+    matched
+}

@@ -26,6 +26,8 @@ use orgusage_domain::usage::{RecordedUsage, UsageRecord};
 use orgusage_domain::{Error, Result};
 
 use super::usage::{ClientBilling, UsageRepo, prepare};
+#[cfg(feature = "postgres")]
+use crate::sql::PG_RECORD_ONE;
 
 /// Entries kept at most; past it the cache starts over (it only saves round trips).
 const MAX_CLIENTS: usize = 10_000;
@@ -62,60 +64,6 @@ impl BillingCache {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
-
-/// The whole record as one statement. Binds, in order: the client check (id, markup rate, time
-/// zone), the user upsert (11, as `UPSERT_USER_DAY`), the client-day upsert (9: its
-/// `unique_users` comes from the user upsert's `RETURNING`), the model upsert (11). Returns
-/// (client matched: 0 or 1, 1).
-pub const PG_RECORD_ONE: &str = "WITH b AS (SELECT 1 AS ok FROM client_organizations \
-    WHERE id = ? AND is_active AND monthly_limit IS NULL AND markup_rate = ? AND timezone = ?), \
-    u AS (INSERT INTO client_user_daily_usage \
-    (client_org_id, usage_date, user_id, openrouter_user_id, total_tokens, input_tokens, output_tokens, \
-    total_requests, raw_cost, markup_cost, created_at, updated_at) \
-    SELECT ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ? FROM b \
-    ON CONFLICT (client_org_id, usage_date, user_id) DO UPDATE SET \
-    openrouter_user_id = CASE WHEN excluded.openrouter_user_id > client_user_daily_usage.openrouter_user_id \
-    THEN excluded.openrouter_user_id ELSE client_user_daily_usage.openrouter_user_id END, \
-    total_tokens = client_user_daily_usage.total_tokens + excluded.total_tokens, \
-    input_tokens = client_user_daily_usage.input_tokens + excluded.input_tokens, \
-    output_tokens = client_user_daily_usage.output_tokens + excluded.output_tokens, \
-    total_requests = client_user_daily_usage.total_requests + 1, \
-    raw_cost = client_user_daily_usage.raw_cost + excluded.raw_cost, \
-    markup_cost = client_user_daily_usage.markup_cost + excluded.markup_cost, \
-    updated_at = excluded.updated_at \
-    RETURNING total_requests), \
-    c AS (INSERT INTO client_daily_usage \
-    (client_org_id, usage_date, total_tokens, input_tokens, output_tokens, total_requests, raw_cost, \
-    markup_cost, created_at, updated_at, unique_users) \
-    SELECT ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, CASE WHEN u.total_requests = 1 THEN 1 ELSE 0 END FROM u \
-    ON CONFLICT (client_org_id, usage_date) DO UPDATE SET \
-    total_tokens = client_daily_usage.total_tokens + excluded.total_tokens, \
-    input_tokens = client_daily_usage.input_tokens + excluded.input_tokens, \
-    output_tokens = client_daily_usage.output_tokens + excluded.output_tokens, \
-    total_requests = client_daily_usage.total_requests + 1, \
-    raw_cost = client_daily_usage.raw_cost + excluded.raw_cost, \
-    markup_cost = client_daily_usage.markup_cost + excluded.markup_cost, \
-    unique_users = client_daily_usage.unique_users + excluded.unique_users, \
-    updated_at = excluded.updated_at \
-    WHERE client_daily_usage.total_tokens <= 9223372036854775807 - excluded.total_tokens \
-    AND client_daily_usage.raw_cost <= 9223372036854775807 - excluded.raw_cost \
-    AND client_daily_usage.markup_cost <= 9223372036854775807 - excluded.markup_cost \
-    RETURNING 1 AS ok), \
-    m AS (INSERT INTO client_model_daily_usage \
-    (client_org_id, usage_date, model_name, total_tokens, input_tokens, output_tokens, total_requests, \
-    raw_cost, markup_cost, provider, created_at, updated_at) \
-    SELECT ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ? FROM u \
-    ON CONFLICT (client_org_id, usage_date, model_name) DO UPDATE SET \
-    total_tokens = client_model_daily_usage.total_tokens + excluded.total_tokens, \
-    input_tokens = client_model_daily_usage.input_tokens + excluded.input_tokens, \
-    output_tokens = client_model_daily_usage.output_tokens + excluded.output_tokens, \
-    total_requests = client_model_daily_usage.total_requests + 1, \
-    raw_cost = client_model_daily_usage.raw_cost + excluded.raw_cost, \
-    markup_cost = client_model_daily_usage.markup_cost + excluded.markup_cost, \
-    provider = COALESCE(client_model_daily_usage.provider, excluded.provider), \
-    updated_at = excluded.updated_at) \
-    SELECT CAST((SELECT COUNT(*) FROM b) AS BIGINT), \
-    CAST(1 / ((SELECT COUNT(*) FROM c) + 1 - (SELECT COUNT(*) FROM b)) AS BIGINT)";
 
 impl UsageRepo<'_> {
     /// `record_usage` in one round trip when possible; `Ok(None)` means "take the ordinary
