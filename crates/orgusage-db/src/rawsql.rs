@@ -83,21 +83,30 @@ where
 /// A SQL text built at run time (the multi-row statements of the batch path, whose row count
 /// varies) with its binds, returning rows of SQL type `ST`.
 ///
-/// It is never put in diesel's prepared-statement cache: each text is used once per chunk, a
-/// cache of every row count would only grow, and an unnamed statement is also what works behind
-/// PgBouncer in transaction mode. The cost, one prepare per chunk, is spread over its records.
+/// Statements of at most [`CACHED_ROWS`] rows (the groups of group commit) stay in diesel's
+/// prepared-statement cache, keyed by their text: at most that many texts per statement and
+/// connection, and re-preparing them would cost more than the merge saves. Larger ones (batch
+/// chunks) are prepared per use: a cache of every row count up to `BATCH_CHUNK` would only grow,
+/// and the one prepare is spread over the chunk's records. Either way they work behind PgBouncer
+/// in transaction mode, where the pool disables diesel's cache and every statement is unnamed.
 pub(crate) struct DynStmt<'a, ST = ()> {
     sql: String,
     binds: Vec<Val<'a>>,
+    cached: bool,
     _st: PhantomData<ST>,
 }
 
+/// The largest row count whose multi-row statements are cached (see [`DynStmt`]).
+pub(crate) const CACHED_ROWS: usize = 32;
+
 impl<'a, ST> DynStmt<'a, ST> {
-    pub(crate) fn new(sql: String, binds: Vec<Val<'a>>) -> Self {
+    /// `rows`: the statement's row count, which decides whether it is cached.
+    pub(crate) fn new(sql: String, binds: Vec<Val<'a>>, rows: usize) -> Self {
         debug_assert_eq!(sql.matches('?').count(), binds.len(), "binds of {sql}");
         Self {
             sql,
             binds,
+            cached: rows <= CACHED_ROWS,
             _st: PhantomData,
         }
     }
@@ -122,7 +131,9 @@ where
     i64: ToSql<BigInt, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
+        if !self.cached {
+            out.unsafe_to_cache_prepared();
+        }
         let mut parts = self.sql.split('?');
         out.push_sql(parts.next().unwrap_or_default());
         for (part, val) in parts.zip(&self.binds) {

@@ -146,6 +146,13 @@ pub const BATCH_LEDGER: (&str, &str, &str) = (
     " ON CONFLICT DO NOTHING RETURNING client_org_id, id",
 );
 
+/// The billing settings of a batch's clients (parts as [`BATCH_USER_DAY`], one `?` per client).
+pub const BATCH_BILLING: (&str, &str, &str) = (
+    "SELECT id, timezone, markup_rate, monthly_limit, is_active FROM client_organizations WHERE id IN (",
+    "?",
+    ")",
+);
+
 /// The text of a multi-row statement of `rows` rows from its three parts.
 pub fn multi_row(parts: (&str, &str, &str), rows: usize) -> String {
     let mut sql = String::with_capacity(parts.0.len() + rows * (parts.1.len() + 2) + parts.2.len());

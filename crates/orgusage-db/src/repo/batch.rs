@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Text};
+use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text};
 use orgusage_domain::Result;
 use orgusage_domain::generations::GenerationOutcome;
 use orgusage_domain::usage::{RecordedUsage, UsageRecord};
@@ -23,9 +23,9 @@ use super::batch_plan::{
 };
 use super::usage::{ClientBilling, UsageRepo};
 use crate::rawsql::{DynStmt, Val};
-use crate::schema::client_organizations::dsl as co;
 use crate::sql::{
-    BATCH_CHUNK, BATCH_CLIENT_DAY, BATCH_LEDGER, BATCH_MODEL_DAY, BATCH_USER_DAY, multi_row,
+    BATCH_BILLING, BATCH_CHUNK, BATCH_CLIENT_DAY, BATCH_LEDGER, BATCH_MODEL_DAY, BATCH_USER_DAY,
+    multi_row,
 };
 
 /// A batch item: an optional OpenRouter generation id and the record.
@@ -140,16 +140,11 @@ impl UsageRepo<'_> {
         let now = self.clock.now();
         let ts = now.timestamp();
         crate::write_tx!(self.db, |conn| {
-            let rows: Vec<(String, String, i64, Option<i64>, bool)> = co::client_organizations
-                .filter(co::id.eq_any(&clients))
-                .select((
-                    co::id,
-                    co::timezone,
-                    co::markup_rate,
-                    co::monthly_limit,
-                    co::is_active,
-                ))
-                .load(conn)?;
+            let binds = clients.iter().map(|c| Val::Text(c)).collect();
+            let sql = multi_row(BATCH_BILLING, clients.len());
+            type Billing = (Text, Text, BigInt, Nullable<BigInt>, Bool);
+            let rows: Vec<(String, String, i64, Option<i64>, bool)> =
+                DynStmt::<Billing>::new(sql, binds, clients.len()).load(conn)?;
             let billing: HashMap<String, ClientBilling> = rows
                 .into_iter()
                 .map(|(id, timezone, markup_rate, monthly_limit, is_active)| {
@@ -189,7 +184,7 @@ impl UsageRepo<'_> {
                 }
                 let sql = multi_row(BATCH_LEDGER, ledger.len());
                 let new: Vec<(String, String)> =
-                    DynStmt::<(Text, Text)>::new(sql, binds).load(conn)?;
+                    DynStmt::<(Text, Text)>::new(sql, binds, ledger.len()).load(conn)?;
                 let new: HashSet<(String, String)> = new.into_iter().collect();
                 live.retain(|l| match l.item.gen_id {
                     Some(id) => {
@@ -235,7 +230,8 @@ impl UsageRepo<'_> {
             }
             let sql = multi_row(BATCH_USER_DAY, merged.users.len());
             let counts: Vec<(String, NaiveDate, String, i64)> =
-                DynStmt::<(Text, Date, Text, BigInt)>::new(sql, binds).load(conn)?;
+                DynStmt::<(Text, Date, Text, BigInt)>::new(sql, binds, merged.users.len())
+                    .load(conn)?;
             let counts: HashMap<(String, NaiveDate, String), i64> = counts
                 .into_iter()
                 .map(|(c, d, u, total)| ((c, d, u), total))
@@ -267,7 +263,7 @@ impl UsageRepo<'_> {
             }
             let sql = multi_row(BATCH_CLIENT_DAY, merged.clients.len());
             let written: Vec<(String, NaiveDate)> =
-                DynStmt::<(Text, Date)>::new(sql, binds).load(conn)?;
+                DynStmt::<(Text, Date)>::new(sql, binds, merged.clients.len()).load(conn)?;
             if written.len() < merged.clients.len() {
                 // The overflow guard refused these rows (see `UPSERT_CLIENT_DAY`).
                 let written: HashSet<(String, NaiveDate)> = written.into_iter().collect();
@@ -300,7 +296,7 @@ impl UsageRepo<'_> {
                 ]);
             }
             let sql = multi_row(BATCH_MODEL_DAY, merged.models.len());
-            DynStmt::<()>::new(sql, binds).execute(conn)?;
+            DynStmt::<()>::new(sql, binds, merged.models.len()).execute(conn)?;
 
             // Limited clients: the month lock, then the month's sum, as in `record_usage`;
             // clients in key order, so two batches take their locks in the same order.
