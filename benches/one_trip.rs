@@ -8,6 +8,11 @@
 //!
 //! `library` is the default store (it pings each connection on checkout, a second round trip);
 //! `library_no_ping` is a store with `test_connections_on_checkout(false)`.
+//!
+//! The PostgreSQL server here is shared and its commit latency swings by several times within
+//! seconds, so criterion's back-to-back groups can disagree wildly. `ORGUSAGE_BENCH_PROFILE=1`
+//! runs the four interleaved instead (record `i` of each in turn) and prints mean, p50, p99 and
+//! the statements (round trips) each sends per record: that is the comparison to quote.
 
 mod common;
 
@@ -20,6 +25,9 @@ use common::RawConn;
 use common::floor::{Req, floor_one_statement, floor_record};
 
 fn benches(c: &mut Criterion) {
+    if common::profile::enabled() {
+        common::profile::install();
+    }
     let Some(t) = common::postgres_store() else {
         return;
     };
@@ -34,6 +42,10 @@ fn benches(c: &mut Criterion) {
             .test_connections_on_checkout(false),
     )
     .expect("store without ping");
+    if common::profile::enabled() {
+        profile_run(&t, &reqs, &no_ping);
+        return;
+    }
     let mut g = c.benchmark_group("one_trip/postgres/1_writer");
     g.throughput(Throughput::Elements(1));
     let mut i = 0_usize;
@@ -74,6 +86,44 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// The four variants interleaved, with per-statement counts (see the module docs).
+fn profile_run(t: &orgusage_testkit::TestStore, reqs: &[Req], no_ping: &Store) {
+    let (date, now) = common::today_and_now(t);
+    let n = if common::full_run() { 2_000 } else { 20 };
+    let pick = |i: u64| &reqs[i as usize % reqs.len()];
+    let mut conn = RawConn::open(t);
+    let mut conn2 = RawConn::open(t);
+    let mut lib = |i| {
+        t.store
+            .usage()
+            .record_usage(&pick(i).record)
+            .expect("record");
+    };
+    let mut lib_no_ping = |i| {
+        no_ping
+            .usage()
+            .record_usage(&pick(i).record)
+            .expect("record");
+    };
+    let mut same = |i| {
+        floor_record(conn.as_ref(), pick(i), date, now);
+    };
+    let mut one = |i| {
+        floor_one_statement(conn2.as_ref(), pick(i), date, now);
+    };
+    let timings = common::profile::interleaved(
+        n,
+        50,
+        &mut [
+            ("library", &mut lib),
+            ("library_no_ping", &mut lib_no_ping),
+            ("floor_same_statements", &mut same),
+            ("floor_one_statement", &mut one),
+        ],
+    );
+    common::profile::report("one_trip/postgres/1_writer", n, &timings);
 }
 
 criterion_group! {
