@@ -10,6 +10,12 @@
 //!
 //! Each caller sends a fixed number of records per iteration (`iter_custom`); throughput is in
 //! records per second.
+//!
+//! The machine and its PostgreSQL server are shared, and their speed swings within seconds, so
+//! criterion's back-to-back measurements of two variants can differ by more than the variants
+//! do. `ORGUSAGE_BENCH_PROFILE=1` instead runs the three variants of each point in alternating
+//! rounds (round `r` of each in turn) and prints records per second and the ratios: the figures
+//! `docs/performance.md` quotes.
 
 mod common;
 
@@ -58,6 +64,43 @@ fn benches(c: &mut Criterion) {
         let sqlite = t.backend() == "sqlite";
         let gate = Mutex::new(());
         let conns: Vec<Mutex<RawConn>> = (0..32).map(|_| Mutex::new(RawConn::open(&t))).collect();
+        if common::profile::enabled() {
+            let rounds = if common::full_run() { 12 } else { 1 };
+            for scenario in ["one_client", "8_clients"] {
+                for callers in CALLERS {
+                    let per = if sqlite { 64 } else { 16 };
+                    let mut took = [Duration::ZERO; 3];
+                    for _ in 0..rounds {
+                        for (v, store) in [&grouped, &t.store].into_iter().enumerate() {
+                            took[v] += common::run_parallel(callers, per, &|k, i| {
+                                let r = pick(scenario, k, i);
+                                store.usage().record_usage(&r.record).expect("record");
+                            });
+                        }
+                        took[2] += common::run_parallel(callers, per, &|k, i| {
+                            let r = pick(scenario, k, i);
+                            let mut conn = conns[k].lock().expect("conn");
+                            let _turn = sqlite.then(|| gate.lock().expect("gate"));
+                            floor_record(conn.as_ref(), r, date, now);
+                        });
+                    }
+                    let records = (rounds * per * callers as u64) as f64;
+                    let rate = |d: Duration| records / d.as_secs_f64();
+                    println!(
+                        "group_commit/{}/{scenario}/{callers}: grouped {:.0}/s, ungrouped {:.0}/s, \
+                         floor {:.0}/s; grouped/floor {:.2}, ungrouped/floor {:.2}, grouped/ungrouped {:.2}",
+                        t.backend(),
+                        rate(took[0]),
+                        rate(took[1]),
+                        rate(took[2]),
+                        rate(took[0]) / rate(took[2]),
+                        rate(took[1]) / rate(took[2]),
+                        rate(took[0]) / rate(took[1]),
+                    );
+                }
+            }
+            continue;
+        }
         for scenario in ["one_client", "8_clients"] {
             let mut g = c.benchmark_group(format!("group_commit/{}/{scenario}", t.backend()));
             g.sampling_mode(SamplingMode::Flat)
