@@ -1,7 +1,8 @@
 //! Group commit of the single-record calls: callers of one process whose `record_usage` /
 //! `record_generation` calls overlap share one transaction.
 //!
-//! Leader/follower, without timers: a caller queues its record, and if no group is being
+//! Leader/follower per queue (one on SQLite, one per client hash on PostgreSQL: see
+//! [`GroupCommit`]), without timers: a caller queues its record, and if no group is being
 //! written it becomes the leader, takes everything queued (its own record included) and writes
 //! it with the batch path; callers arriving meanwhile queue up and wait, and the first of them
 //! to wake after that commit leads the next group. Nobody waits for company: a lone caller
@@ -34,26 +35,81 @@ struct State {
     leading: bool,
 }
 
-/// The queue of one store's writers (see the module docs). Share one per process and database.
-#[derive(Debug, Default)]
+/// The group-commit queues of one store (see the module docs).
+///
+/// On PostgreSQL the callers are spread over [`PG_QUEUES`] queues by client: callers of one
+/// client share a group (their records share rows, and a single transaction per group beats
+/// many waiting on the same row locks), while different clients' groups commit in parallel on
+/// different connections, as ungrouped calls would. On SQLite, where every write transaction
+/// takes the one database lock anyway, a single queue makes the largest groups.
+#[derive(Debug)]
 pub struct GroupCommit {
+    queues: Vec<Queue>,
+}
+
+/// Queues on PostgreSQL (see [`GroupCommit`]); below the default pool size of 10, so groups
+/// of different queues do not wait for connections.
+pub const PG_QUEUES: usize = 8;
+
+impl GroupCommit {
+    /// The queues for `backend`.
+    pub fn new(backend: crate::Backend) -> Self {
+        let n = match backend {
+            crate::Backend::Sqlite => 1,
+            crate::Backend::Postgres => PG_QUEUES,
+        };
+        Self {
+            queues: (0..n).map(|_| Queue::default()).collect(),
+        }
+    }
+
+    /// `record_usage` through the group.
+    pub fn record_usage(
+        &self,
+        repo: &UsageRepo<'_>,
+        record: &UsageRecord,
+    ) -> Result<orgusage_domain::usage::RecordedUsage> {
+        self.queue(record).record_usage(repo, record)
+    }
+
+    /// Records `record` (as `record_generation` when `generation_id` is given) in the next group
+    /// transaction of its client's queue; returns its own outcome once that transaction is over.
+    pub fn record(
+        &self,
+        repo: &UsageRepo<'_>,
+        generation_id: Option<&str>,
+        record: &UsageRecord,
+    ) -> Result<GenerationOutcome> {
+        self.queue(record).record(repo, generation_id, record)
+    }
+
+    fn queue(&self, record: &UsageRecord) -> &Queue {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let n = self.queues.len();
+        let at = if n == 1 {
+            0
+        } else {
+            let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(&record.client_org_id);
+            (h % n as u64) as usize
+        };
+        &self.queues[at]
+    }
+}
+
+/// One leader/follower queue.
+#[derive(Debug, Default)]
+struct Queue {
     state: Mutex<State>,
     wake: Condvar,
 }
 
-impl GroupCommit {
-    /// A new, empty queue.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl Queue {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking leader is handled by `Leading`; the state stays consistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `record_usage` through the group.
-    pub fn record_usage(
+    fn record_usage(
         &self,
         repo: &UsageRepo<'_>,
         record: &UsageRecord,
@@ -68,9 +124,7 @@ impl GroupCommit {
         }
     }
 
-    /// Records `record` (as `record_generation` when `generation_id` is given) in the next
-    /// group transaction and returns its own outcome once that transaction is over.
-    pub fn record(
+    fn record(
         &self,
         repo: &UsageRepo<'_>,
         generation_id: Option<&str>,
@@ -108,7 +162,7 @@ impl GroupCommit {
 /// when writing panicked (then every caller of the group gets an error instead of waiting
 /// forever).
 struct Leading<'g> {
-    owner: &'g GroupCommit,
+    owner: &'g Queue,
     tickets: Vec<u64>,
     results: Vec<Result<GenerationOutcome>>,
 }

@@ -138,12 +138,13 @@ impl Store {
     pub fn open(config: impl Into<StoreConfig>) -> Result<Self> {
         let config = config.into();
         let db = Database::connect(&config.db)?;
+        let group = config.group_commit.then(|| GroupCommit::new(db.backend()));
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 clock: config.clock,
                 catalogue: config.catalogue,
-                group: config.group_commit.then(GroupCommit::new),
+                group,
                 billing: BillingCache::new(),
             }),
         })
