@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -33,10 +34,17 @@ use crate::sql::PG_RECORD_ONE;
 const MAX_CLIENTS: usize = 10_000;
 
 /// The billing settings of recently recorded clients, per store (see the module docs).
+///
+/// Clients with a limit (or inactive) are cached too, so that their calls go straight to the
+/// ordinary transaction without an extra read; since no statement re-checks those entries, they
+/// are trusted for [`RECHECK_AFTER`] only.
 #[derive(Debug, Default)]
 pub struct BillingCache {
-    map: Mutex<HashMap<String, ClientBilling>>,
+    map: Mutex<HashMap<String, (ClientBilling, Instant)>>,
 }
+
+/// How long a cached "take the ordinary path" entry (a limited or inactive client) is trusted.
+const RECHECK_AFTER: Duration = Duration::from_secs(30);
 
 impl BillingCache {
     /// An empty cache.
@@ -45,7 +53,10 @@ impl BillingCache {
     }
 
     fn get(&self, client: &str) -> Option<ClientBilling> {
-        self.lock().get(client).cloned()
+        let map = self.lock();
+        let (billing, at) = map.get(client)?;
+        let verified_by_statement = billing.is_active && billing.monthly_limit.is_none();
+        (verified_by_statement || at.elapsed() < RECHECK_AFTER).then(|| billing.clone())
     }
 
     fn put(&self, client: &str, billing: ClientBilling) {
@@ -53,14 +64,14 @@ impl BillingCache {
         if map.len() >= MAX_CLIENTS {
             map.clear();
         }
-        map.insert(client.to_string(), billing);
+        map.insert(client.to_string(), (billing, Instant::now()));
     }
 
     fn forget(&self, client: &str) {
         self.lock().remove(client);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ClientBilling>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClientBilling, Instant)>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -96,14 +107,17 @@ impl UsageRepo<'_> {
                             .optional()?)
                     })?;
                     match b {
-                        Some(b) if b.is_active && b.monthly_limit.is_none() => {
+                        Some(b) => {
                             cache.put(client, b.clone());
                             b
                         }
-                        _ => return Ok(None),
+                        None => return Ok(None),
                     }
                 }
             };
+            if !billing.is_active || billing.monthly_limit.is_some() {
+                return Ok(None);
+            }
             let prepared = prepare(&billing, record, explicit_markup, now).map_err(Error::from)?;
             orgusage_domain::bounds::validate_usage_date("usage_date", prepared.usage_date)?;
             let inc = super::usage::Increment {
