@@ -56,5 +56,29 @@ backend_tests! {
         assert_eq!(users.len(), 1, "the refused record left no user row");
         let models = t.store.usage().get_usage_by_model(&c, Some(day()), Some(day())).unwrap();
         assert_eq!(models[0].total_requests, 1);
+        // A generation on that day: neither its ledger row nor its usage is kept.
+        let r = t.store.usage().record_generation("g-ovf", &rec(&c, "u3"));
+        assert!(matches!(r, Err(Error::Overflow(_))), "{r:?}");
+        assert!(!t.store.generations().is_generation_processed("g-ovf", &c).unwrap());
+    }
+
+    fn generations_in_one_statement_bill_once(t) {
+        let key = "sk-or-v1-gen1-0123456789";
+        let c = t.store.clients().create_client(&ClientOrganizationForm::new("gen1"), &key.into(), None).unwrap().id;
+        let other = t.second_instance();
+        for _ in 0..3 {
+            for s in [&t.store, &other] {
+                s.usage().record_generation("g1", &rec(&c, "u1")).unwrap();
+                s.usage().record_generation("g2", &rec(&c, "u2")).unwrap();
+            }
+        }
+        assert_eq!(t.store.usage().record_generation("g1", &rec(&c, "u1")).unwrap(), orgusage::GenerationOutcome::Duplicate);
+        let d = &t.store.usage().get_daily_usage(&c, day(), day()).unwrap()[0];
+        assert_eq!((d.total_requests, d.unique_users, d.raw_cost), (2, 2, dec!(0.000000022)));
+        let stats = t.store.generations().get_processed_generations_stats(&c, None, None).unwrap();
+        assert_eq!((stats.total_processed, stats.total_cost, stats.total_tokens), (2, dec!(0.000000022), 30));
+        // The ledger row carries the client-local day and the raw cost, as on the ordinary path.
+        let row = t.store.generations().get_processed_generation("g1", &c).unwrap().unwrap();
+        assert_eq!((row.generation_date, row.total_cost), (day(), dec!(0.000000011)));
     }
 }

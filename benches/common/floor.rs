@@ -126,6 +126,16 @@ pub fn floor_one_statement(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64)
         Val::Int(1_300_000_000),
         Val::Text("Europe/Warsaw"),
     ];
+    // No generation id: no ledger row (its six binds, then the id for the check).
+    binds.extend([
+        Val::Text(&r.client),
+        Val::OptText(None),
+        Val::Date(date),
+        Val::Int(now),
+        Val::Int(r.raw),
+        Val::Int(total),
+        Val::OptText(None),
+    ]);
     binds.extend([
         Val::Text(&r.client),
         Val::Date(date),
@@ -142,13 +152,14 @@ pub fn floor_one_statement(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64)
         Val::Int(now),
     ];
     binds.extend(sums);
+    binds.push(Val::OptText(None));
     binds.extend([Val::Text(&r.client), Val::Date(date)]);
     binds.extend(sums);
     binds.extend([Val::Text(&r.client), Val::Date(date), Val::Text(r.model)]);
     binds.extend(&sums[..5]);
     binds.extend([Val::OptText(Some(r.provider)), Val::Int(now), Val::Int(now)]);
-    let row: diesel::QueryResult<(i64, i64)> = with_raw!(conn, |c| {
-        stmt::<5, (BigInt, BigInt)>(PG_RECORD_ONE, &binds, true).get_result(c)
+    let row: diesel::QueryResult<(i64, i64, i64)> = with_raw!(conn, |c| {
+        stmt::<5, (BigInt, BigInt, BigInt)>(PG_RECORD_ONE, &binds, true).get_result(c)
     });
     let matched = row.expect("one-statement floor").0;
     assert_eq!(

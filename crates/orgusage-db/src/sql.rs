@@ -167,17 +167,24 @@ pub fn multi_row(parts: (&str, &str, &str), rows: usize) -> String {
     sql
 }
 
-/// PostgreSQL: a whole `record_usage` of a client without a limit as one statement (see
-/// `repo::one_trip`). Binds, in order: the client check (id, markup rate, time
-/// zone), the user upsert (11, as `UPSERT_USER_DAY`), the client-day upsert (9: its
-/// `unique_users` comes from the user upsert's `RETURNING`), the model upsert (11). Returns
-/// (client matched: 0 or 1, 1).
+/// PostgreSQL: a whole `record_usage` or `record_generation` of a client without a limit as one
+/// statement (see `repo::one_trip`). Binds, in order: the client check (id, markup rate, time
+/// zone); the ledger row (client, generation id, day, now, raw cost, tokens) and the generation
+/// id again (NULL for `record_usage`: no ledger row); the user upsert (11, as `UPSERT_USER_DAY`)
+/// and the generation id again (the usage is written only when there is no id or its ledger row
+/// was new); the client-day upsert (9: its `unique_users` comes from the user upsert's
+/// `RETURNING`); the model upsert (11). Returns (client matched: 0 or 1, ledger rows inserted,
+/// 1); when the overflow guard refuses the client-day row of a written user row, the last
+/// column divides by zero and the whole statement fails.
 pub const PG_RECORD_ONE: &str = "WITH b AS (SELECT 1 AS ok FROM client_organizations \
     WHERE id = ? AND is_active AND monthly_limit IS NULL AND markup_rate = ? AND timezone = ?), \
+    g AS (INSERT INTO processed_generations \
+    (client_org_id, id, generation_date, processed_at, total_cost, total_tokens) \
+    SELECT ?, ?, ?, ?, ?, ? FROM b WHERE ? IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1 AS ok), \
     u AS (INSERT INTO client_user_daily_usage \
     (client_org_id, usage_date, user_id, openrouter_user_id, total_tokens, input_tokens, output_tokens, \
     total_requests, raw_cost, markup_cost, created_at, updated_at) \
-    SELECT ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ? FROM b \
+    SELECT ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ? FROM b WHERE ? IS NULL OR EXISTS (SELECT 1 FROM g) \
     ON CONFLICT (client_org_id, usage_date, user_id) DO UPDATE SET \
     openrouter_user_id = CASE WHEN excluded.openrouter_user_id > client_user_daily_usage.openrouter_user_id \
     THEN excluded.openrouter_user_id ELSE client_user_daily_usage.openrouter_user_id END, \
@@ -219,8 +226,8 @@ pub const PG_RECORD_ONE: &str = "WITH b AS (SELECT 1 AS ok FROM client_organizat
     markup_cost = client_model_daily_usage.markup_cost + excluded.markup_cost, \
     provider = COALESCE(client_model_daily_usage.provider, excluded.provider), \
     updated_at = excluded.updated_at) \
-    SELECT CAST((SELECT COUNT(*) FROM b) AS BIGINT), \
-    CAST(1 / ((SELECT COUNT(*) FROM c) + 1 - (SELECT COUNT(*) FROM b)) AS BIGINT)";
+    SELECT CAST((SELECT COUNT(*) FROM b) AS BIGINT), CAST((SELECT COUNT(*) FROM g) AS BIGINT), \
+    CAST(1 / ((SELECT COUNT(*) FROM c) + 1 - (SELECT COUNT(*) FROM u)) AS BIGINT)";
 
 /// One cleanup batch on SQLite: binds the cut-off and the batch size.
 pub const SQLITE_DELETE_BATCH: &str = "DELETE FROM processed_generations WHERE rowid IN \

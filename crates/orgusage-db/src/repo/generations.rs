@@ -51,6 +51,13 @@ impl UsageRepo<'_> {
         let (raw_units, explicit_markup) = record.validate()?;
         let total_tokens = record.total_tokens()?;
         let client = record.client_org_id.as_str();
+        // PostgreSQL, client without a limit: ledger row and usage as one statement.
+        let parts = (raw_units, explicit_markup, total_tokens);
+        if let Some(outcome) =
+            self.record_one_trip(Some(generation_id), record, parts, self.clock.now())?
+        {
+            return Ok(outcome);
+        }
         // One read: is the client active, and is the id known? An inactive client is NotFound
         // even for a known id, as for every other write (nothing is written either way).
         let (active, seen): (bool, bool) = crate::with_conn!(self.db, |conn| {

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use orgusage_domain::generations::GenerationOutcome;
 use orgusage_domain::money::units_to_decimal;
 use orgusage_domain::usage::{RecordedUsage, UsageRecord};
 use orgusage_domain::{Error, Result};
@@ -82,9 +83,25 @@ impl UsageRepo<'_> {
     pub(crate) fn record_usage_one_trip(
         &self,
         record: &UsageRecord,
-        (raw_units, explicit_markup, total_tokens): (i64, Option<i64>, i64),
+        parts: (i64, Option<i64>, i64),
         now: DateTime<Utc>,
     ) -> Result<Option<RecordedUsage>> {
+        Ok(match self.record_one_trip(None, record, parts, now)? {
+            Some(GenerationOutcome::Recorded(done)) => Some(done),
+            // Without a generation id there is no ledger row, so never a duplicate.
+            _ => None,
+        })
+    }
+
+    /// `record_usage` (no `generation_id`) or `record_generation` in one round trip when
+    /// possible; `Ok(None)` means "take the ordinary path".
+    pub(crate) fn record_one_trip(
+        &self,
+        generation_id: Option<&str>,
+        record: &UsageRecord,
+        (raw_units, explicit_markup, total_tokens): (i64, Option<i64>, i64),
+        now: DateTime<Utc>,
+    ) -> Result<Option<GenerationOutcome>> {
         #[cfg(feature = "postgres")]
         if let (Some(cache), crate::conn::PoolKind::Postgres(pool)) =
             (self.billing_cache, self.db.pool())
@@ -135,42 +152,70 @@ impl UsageRepo<'_> {
                 now: now.timestamp(),
             };
             let mut conn = crate::conn::checkout(pool)?;
-            let result = run_one(&mut conn, &inc, &billing);
+            let result = run_one(&mut conn, &inc, &billing, generation_id);
             crate::conn::discard_if_dead(&mut conn, &result);
             return match result? {
-                true => Ok(Some(RecordedUsage {
+                Matched::Written => Ok(Some(GenerationOutcome::Recorded(RecordedUsage {
                     usage_date: prepared.usage_date,
                     total_tokens,
                     raw_cost: units_to_decimal(raw_units),
                     markup_cost: units_to_decimal(prepared.markup_units),
                     limit_crossed: false,
                     monthly_limit: None,
-                })),
-                false => {
+                }))),
+                Matched::Duplicate => Ok(Some(GenerationOutcome::Duplicate)),
+                Matched::Changed => {
                     // The client changed since it was cached: nothing was written.
                     cache.forget(client);
                     Ok(None)
                 }
             };
         }
-        let _ = (record, raw_units, explicit_markup, total_tokens, now);
+        let _ = (
+            generation_id,
+            record,
+            raw_units,
+            explicit_markup,
+            total_tokens,
+            now,
+        );
         Ok(None)
     }
 }
 
-/// Runs [`PG_RECORD_ONE`]; `Ok(false)` when the client no longer matches the cached settings.
+/// What [`PG_RECORD_ONE`] did.
+#[cfg(feature = "postgres")]
+enum Matched {
+    /// The usage (and the ledger row, if any) was written.
+    Written,
+    /// The generation id was already in the ledger: nothing was written.
+    Duplicate,
+    /// The client no longer matches the cached settings: nothing was written.
+    Changed,
+}
+
+/// Runs [`PG_RECORD_ONE`].
 #[cfg(feature = "postgres")]
 fn run_one(
     conn: &mut diesel::PgConnection,
     inc: &super::usage::Increment<'_>,
     billing: &ClientBilling,
-) -> Result<bool> {
+    generation_id: Option<&str>,
+) -> Result<Matched> {
     use crate::rawsql::{Val, stmt};
     use diesel::sql_types::BigInt;
     let binds = [
         Val::Text(inc.client_org_id),
         Val::Int(billing.markup_rate),
         Val::Text(&billing.timezone),
+        // ledger, only with a generation id
+        Val::Text(inc.client_org_id),
+        Val::OptText(generation_id),
+        Val::Date(inc.usage_date),
+        Val::Int(inc.now),
+        Val::Int(inc.raw_units),
+        Val::Int(inc.total_tokens),
+        Val::OptText(generation_id),
         // user
         Val::Text(inc.client_org_id),
         Val::Date(inc.usage_date),
@@ -183,6 +228,7 @@ fn run_one(
         Val::Int(inc.markup_units),
         Val::Int(inc.now),
         Val::Int(inc.now),
+        Val::OptText(generation_id),
         // client-day
         Val::Text(inc.client_org_id),
         Val::Date(inc.usage_date),
@@ -206,10 +252,12 @@ fn run_one(
         Val::Int(inc.now),
         Val::Int(inc.now),
     ];
-    let row: QueryResult<(i64, i64)> =
-        stmt::<4, (BigInt, BigInt)>(PG_RECORD_ONE, &binds).get_result(conn);
+    let row: QueryResult<(i64, i64, i64)> =
+        stmt::<4, (BigInt, BigInt, BigInt)>(PG_RECORD_ONE, &binds).get_result(conn);
     match row {
-        Ok((matched, _)) => Ok(matched == 1),
+        Ok((0, _, _)) => Ok(Matched::Changed),
+        Ok((_, 0, _)) if generation_id.is_some() => Ok(Matched::Duplicate),
+        Ok(_) => Ok(Matched::Written),
         Err(diesel::result::Error::DatabaseError(_, info))
             if info.message().contains("division by zero") =>
         {
