@@ -25,7 +25,7 @@ use diesel::prelude::*;
 use orgusage_domain::generations::GenerationOutcome;
 use orgusage_domain::money::units_to_decimal;
 use orgusage_domain::usage::{RecordedUsage, UsageRecord};
-use orgusage_domain::{Error, Result};
+use orgusage_domain::{DatabaseErrorKind, Error, Result};
 
 use super::usage::{ClientBilling, UsageRepo, prepare};
 #[cfg(feature = "postgres")]
@@ -266,6 +266,15 @@ fn run_one(
                 inc.usage_date,
             ))
         }
-        Err(e) => Err(crate::error::TxError::from(e).into()),
+        Err(e) => Err(match Error::from(crate::error::TxError::from(e)) {
+            // The statement is its own transaction: once sent, a lost connection may have
+            // lost only the answer to its commit. Saying "nothing was written" could make a
+            // caller repeat a `record_usage` that counted.
+            e if e.database_kind() == Some(DatabaseErrorKind::Connection) => Error::database(
+                DatabaseErrorKind::CommitUnknown,
+                format!("connection lost during a single-statement write: {e}"),
+            ),
+            e => e,
+        }),
     }
 }
