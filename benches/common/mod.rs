@@ -9,6 +9,7 @@
 //! considers unsafe to cache (upserts, `UPDATE`, anything with `sql(..)` literals).
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod floor;
 pub mod profile;
 
 use std::marker::PhantomData;

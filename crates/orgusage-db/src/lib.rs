@@ -11,6 +11,7 @@ pub mod conn;
 pub mod detect;
 #[doc(hidden)]
 pub mod error;
+pub mod group_commit;
 mod rawsql;
 pub mod repo;
 #[allow(missing_docs)]
@@ -19,7 +20,10 @@ pub mod sql;
 
 pub use budget::{ConnectionBudget, ServerLimits, connection_budget};
 pub use conn::{Backend, Database, DbConfig, SqliteSynchronous};
-pub use repo::{CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo};
+pub use group_commit::GroupCommit;
+pub use repo::{
+    BillingCache, CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo,
+};
 pub use repo::{ClientHeader, DayCosts, RatesRepo};
 pub use repo::{DEFAULT_KEY_BATCH, KeyMaintenance, KeyMigrationReport};
 pub use repo::{DEFAULT_RESERVATION_TTL, SpendRepo};

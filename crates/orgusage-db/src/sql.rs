@@ -66,6 +66,170 @@ pub const UPSERT_MODEL_DAY: &str = "INSERT INTO client_model_daily_usage \
     provider = COALESCE(client_model_daily_usage.provider, excluded.provider), \
     updated_at = excluded.updated_at";
 
+/// Records per transaction of the batch path (`record_usage_batch`, `record_generations`,
+/// group commit). Its widest statement, the user-day upsert, binds 12 values per distinct
+/// (client, day, user) row, so a chunk binds at most 12,000 values in one statement: well under
+/// SQLite's 32,766 and PostgreSQL's (and diesel's) 65,535. Larger chunks gained nothing
+/// measurable; smaller ones pay the per-transaction cost (a WAL flush) more often.
+pub const BATCH_CHUNK: usize = 1000;
+
+/// The batch user-day upsert: `BATCH_USER_DAY.0`, then `BATCH_USER_DAY.1` once per merged row
+/// (comma-separated), then `BATCH_USER_DAY.2`. Unlike [`UPSERT_USER_DAY`] the request count is a
+/// bind (a merged row stands for several records), and the key comes back with the new
+/// `total_requests`, because neither engine promises `RETURNING` rows in `VALUES` order. A
+/// returned count equal to the row's own count means the row was inserted: the user's first
+/// requests of the day.
+pub const BATCH_USER_DAY: (&str, &str, &str) = (
+    "INSERT INTO client_user_daily_usage \
+    (client_org_id, usage_date, user_id, openrouter_user_id, total_tokens, input_tokens, output_tokens, \
+    total_requests, raw_cost, markup_cost, created_at, updated_at) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " ON CONFLICT (client_org_id, usage_date, user_id) DO UPDATE SET \
+    openrouter_user_id = CASE WHEN excluded.openrouter_user_id > client_user_daily_usage.openrouter_user_id \
+    THEN excluded.openrouter_user_id ELSE client_user_daily_usage.openrouter_user_id END, \
+    total_tokens = client_user_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_user_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_user_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_user_daily_usage.total_requests + excluded.total_requests, \
+    raw_cost = client_user_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_user_daily_usage.markup_cost + excluded.markup_cost, \
+    updated_at = excluded.updated_at \
+    RETURNING client_org_id, usage_date, user_id, total_requests",
+);
+
+/// The batch client-day upsert (parts as [`BATCH_USER_DAY`]), with the overflow guard of
+/// [`UPSERT_CLIENT_DAY`]. It returns the key of every row it wrote; a merged row missing from
+/// the answer was refused by the guard.
+pub const BATCH_CLIENT_DAY: (&str, &str, &str) = (
+    "INSERT INTO client_daily_usage \
+    (client_org_id, usage_date, total_tokens, input_tokens, output_tokens, total_requests, raw_cost, \
+    markup_cost, created_at, updated_at, unique_users) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " ON CONFLICT (client_org_id, usage_date) DO UPDATE SET \
+    total_tokens = client_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_daily_usage.total_requests + excluded.total_requests, \
+    raw_cost = client_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_daily_usage.markup_cost + excluded.markup_cost, \
+    unique_users = client_daily_usage.unique_users + excluded.unique_users, \
+    updated_at = excluded.updated_at \
+    WHERE client_daily_usage.total_tokens <= 9223372036854775807 - excluded.total_tokens \
+    AND client_daily_usage.raw_cost <= 9223372036854775807 - excluded.raw_cost \
+    AND client_daily_usage.markup_cost <= 9223372036854775807 - excluded.markup_cost \
+    RETURNING client_org_id, usage_date",
+);
+
+/// The batch model-day upsert (parts as [`BATCH_USER_DAY`]).
+pub const BATCH_MODEL_DAY: (&str, &str, &str) = (
+    "INSERT INTO client_model_daily_usage \
+    (client_org_id, usage_date, model_name, total_tokens, input_tokens, output_tokens, total_requests, \
+    raw_cost, markup_cost, provider, created_at, updated_at) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " ON CONFLICT (client_org_id, usage_date, model_name) DO UPDATE SET \
+    total_tokens = client_model_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_model_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_model_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_model_daily_usage.total_requests + excluded.total_requests, \
+    raw_cost = client_model_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_model_daily_usage.markup_cost + excluded.markup_cost, \
+    provider = COALESCE(client_model_daily_usage.provider, excluded.provider), \
+    updated_at = excluded.updated_at",
+);
+
+/// The batch ledger insert (parts as [`BATCH_USER_DAY`]): the ids it returns are new, the others
+/// were already billed.
+pub const BATCH_LEDGER: (&str, &str, &str) = (
+    "INSERT INTO processed_generations \
+    (client_org_id, id, generation_date, processed_at, total_cost, total_tokens, created_at, model_name) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?)",
+    " ON CONFLICT DO NOTHING RETURNING client_org_id, id",
+);
+
+/// The billing settings of a batch's clients (parts as [`BATCH_USER_DAY`], one `?` per client).
+pub const BATCH_BILLING: (&str, &str, &str) = (
+    "SELECT id, timezone, markup_rate, monthly_limit, is_active FROM client_organizations WHERE id IN (",
+    "?",
+    ")",
+);
+
+/// The text of a multi-row statement of `rows` rows from its three parts.
+pub fn multi_row(parts: (&str, &str, &str), rows: usize) -> String {
+    let mut sql = String::with_capacity(parts.0.len() + rows * (parts.1.len() + 2) + parts.2.len());
+    sql.push_str(parts.0);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(parts.1);
+    }
+    sql.push_str(parts.2);
+    sql
+}
+
+/// PostgreSQL: a whole `record_usage` or `record_generation` of a client without a limit as one
+/// statement (see `repo::one_trip`). Binds, in order: the client check (id, markup rate, time
+/// zone); the ledger row (client, generation id, day, now, raw cost, tokens, the request's instant,
+/// model) and the generation
+/// id again (NULL for `record_usage`: no ledger row); the user upsert (11, as `UPSERT_USER_DAY`)
+/// and the generation id again (the usage is written only when there is no id or its ledger row
+/// was new); the client-day upsert (9: its `unique_users` comes from the user upsert's
+/// `RETURNING`); the model upsert (11). Returns (client matched: 0 or 1, ledger rows inserted,
+/// 1); when the overflow guard refuses the client-day row of a written user row, the last
+/// column divides by zero and the whole statement fails.
+pub const PG_RECORD_ONE: &str = "WITH b AS (SELECT 1 AS ok FROM client_organizations \
+    WHERE id = ? AND is_active AND monthly_limit IS NULL AND markup_rate = ? AND timezone = ?), \
+    g AS (INSERT INTO processed_generations \
+    (client_org_id, id, generation_date, processed_at, total_cost, total_tokens, created_at, model_name) \
+    SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM b WHERE ? IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1 AS ok), \
+    u AS (INSERT INTO client_user_daily_usage \
+    (client_org_id, usage_date, user_id, openrouter_user_id, total_tokens, input_tokens, output_tokens, \
+    total_requests, raw_cost, markup_cost, created_at, updated_at) \
+    SELECT ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ? FROM b WHERE ? IS NULL OR EXISTS (SELECT 1 FROM g) \
+    ON CONFLICT (client_org_id, usage_date, user_id) DO UPDATE SET \
+    openrouter_user_id = CASE WHEN excluded.openrouter_user_id > client_user_daily_usage.openrouter_user_id \
+    THEN excluded.openrouter_user_id ELSE client_user_daily_usage.openrouter_user_id END, \
+    total_tokens = client_user_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_user_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_user_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_user_daily_usage.total_requests + 1, \
+    raw_cost = client_user_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_user_daily_usage.markup_cost + excluded.markup_cost, \
+    updated_at = excluded.updated_at \
+    RETURNING total_requests), \
+    c AS (INSERT INTO client_daily_usage \
+    (client_org_id, usage_date, total_tokens, input_tokens, output_tokens, total_requests, raw_cost, \
+    markup_cost, created_at, updated_at, unique_users) \
+    SELECT ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, CASE WHEN u.total_requests = 1 THEN 1 ELSE 0 END FROM u \
+    ON CONFLICT (client_org_id, usage_date) DO UPDATE SET \
+    total_tokens = client_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_daily_usage.total_requests + 1, \
+    raw_cost = client_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_daily_usage.markup_cost + excluded.markup_cost, \
+    unique_users = client_daily_usage.unique_users + excluded.unique_users, \
+    updated_at = excluded.updated_at \
+    WHERE client_daily_usage.total_tokens <= 9223372036854775807 - excluded.total_tokens \
+    AND client_daily_usage.raw_cost <= 9223372036854775807 - excluded.raw_cost \
+    AND client_daily_usage.markup_cost <= 9223372036854775807 - excluded.markup_cost \
+    RETURNING 1 AS ok), \
+    m AS (INSERT INTO client_model_daily_usage \
+    (client_org_id, usage_date, model_name, total_tokens, input_tokens, output_tokens, total_requests, \
+    raw_cost, markup_cost, provider, created_at, updated_at) \
+    SELECT ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ? FROM u \
+    ON CONFLICT (client_org_id, usage_date, model_name) DO UPDATE SET \
+    total_tokens = client_model_daily_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_model_daily_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_model_daily_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_model_daily_usage.total_requests + 1, \
+    raw_cost = client_model_daily_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_model_daily_usage.markup_cost + excluded.markup_cost, \
+    provider = COALESCE(client_model_daily_usage.provider, excluded.provider), \
+    updated_at = excluded.updated_at) \
+    SELECT CAST((SELECT COUNT(*) FROM b) AS BIGINT), CAST((SELECT COUNT(*) FROM g) AS BIGINT), \
+    CAST(1 / ((SELECT COUNT(*) FROM c) + 1 - (SELECT COUNT(*) FROM u)) AS BIGINT)";
+
 /// One cleanup batch on SQLite: binds the cut-off and the batch size.
 pub const SQLITE_DELETE_BATCH: &str = "DELETE FROM processed_generations WHERE rowid IN \
      (SELECT rowid FROM processed_generations WHERE processed_at < ? LIMIT ?) \

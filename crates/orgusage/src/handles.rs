@@ -148,6 +148,30 @@ impl ClientUsageDb {
         store()?.usage().record_generation(generation_id, record)
     }
 
+    /// Records many requests (see [`crate::Usage::record_usage_batch`]). Before `init` every
+    /// item is `Err(NotInitialized)`.
+    pub fn record_usage_batch(&self, records: &[UsageRecord]) -> Vec<Result<RecordedUsage>> {
+        match store() {
+            Ok(s) => s.usage().record_usage_batch(records),
+            Err(_) => records.iter().map(|_| Err(Error::NotInitialized)).collect(),
+        }
+    }
+
+    /// Records many generations exactly once (see [`crate::Usage::record_generations`]).
+    /// Before `init` every item is `Err(NotInitialized)`.
+    pub fn record_generations(
+        &self,
+        generations: &[(String, UsageRecord)],
+    ) -> Vec<Result<GenerationOutcome>> {
+        match store() {
+            Ok(s) => s.usage().record_generations(generations),
+            Err(_) => generations
+                .iter()
+                .map(|_| Err(Error::NotInitialized))
+                .collect(),
+        }
+    }
+
     /// Records an OpenRouter generation record for a client identified by key or id
     /// (see [`Store::ingest_generation`](crate::Store::ingest_generation)).
     #[cfg(feature = "openrouter")]

@@ -1,5 +1,7 @@
 //! Ingesting OpenRouter generation records exactly once (feature `openrouter`).
 
+use std::collections::HashMap;
+
 use orgusage_domain::generations::GenerationOutcome;
 use orgusage_domain::{Error, Result};
 use orgusage_openrouter::{Generation, ResolvedUser, TokenCounting};
@@ -84,5 +86,99 @@ impl Store {
         record.reservation_id = reservation_id.map(str::to_string);
         self.usage()
             .record_generation(generation.generation_id(), &record)
+    }
+
+    /// Records many OpenRouter generation records of one client exactly once, as
+    /// [`Store::ingest_generation`] does one by one, but written by
+    /// [`Usage::record_generations`](crate::Usage::record_generations): one transaction per
+    /// chunk, each daily row written once. The client and each distinct OpenRouter user's
+    /// mapping are looked up once for the whole call.
+    ///
+    /// The outer error is the client's (unknown, inactive, or the lookup failed): nothing is
+    /// written. Otherwise there is one outcome per generation, in input order; an invalid
+    /// generation gets its own error and writes nothing.
+    ///
+    /// ```
+    /// use orgusage::{ClientOrganizationForm, ClientRef, GenerationOutcome, Store};
+    /// use orgusage::openrouter::Generation;
+    ///
+    /// let store = Store::open(":memory:")?;
+    /// let c = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
+    /// let gen = Generation::from_json(r#"{"id": "gen-1", "model": "openai/gpt-4.1",
+    ///     "total_cost": 0.002, "tokens_prompt": 10, "tokens_completion": 5,
+    ///     "created_at": "2025-07-24T10:00:00Z"}"#).unwrap();
+    /// let done = store.ingest_generations(ClientRef::Id(&c.id), &[gen.clone(), gen])?;
+    /// assert!(done[0].as_ref().unwrap().is_recorded());
+    /// assert_eq!(*done[1].as_ref().unwrap(), GenerationOutcome::Duplicate);
+    /// # Ok::<(), orgusage::Error>(())
+    /// ```
+    pub fn ingest_generations(
+        &self,
+        client: ClientRef<'_>,
+        generations: &[Generation],
+    ) -> Result<Vec<Result<GenerationOutcome>>> {
+        let _span = tracing::debug_span!("orgusage.ingest_generations", items = generations.len())
+            .entered();
+        let found = match client {
+            ClientRef::ApiKey(key) => self.clients().get_client_by_api_key(key)?,
+            ClientRef::Id(id) => self.clients().get_client_by_id(id)?,
+        };
+        let client = found
+            .filter(|c| c.is_active)
+            .ok_or_else(|| Error::NotFound {
+                entity: "client",
+                id: match client {
+                    ClientRef::ApiKey(_) => "(by api key)".to_string(),
+                    ClientRef::Id(id) => id.to_string(),
+                },
+            })?;
+        let mut users: HashMap<String, Option<ResolvedUser>> = HashMap::new();
+        let mut results: Vec<Option<Result<GenerationOutcome>>> =
+            Vec::with_capacity(generations.len());
+        let mut batch = Vec::with_capacity(generations.len());
+        let mut positions = Vec::with_capacity(generations.len());
+        for (idx, generation) in generations.iter().enumerate() {
+            let record = (|| {
+                generation
+                    .validate()
+                    .map_err(|e| Error::invalid("generation", e.to_string()))?;
+                let user = match generation.openrouter_user().map(str::trim) {
+                    Some(or_user) => {
+                        if !users.contains_key(or_user) {
+                            let m = self
+                                .mappings()
+                                .get_mapping_by_openrouter_user_id(&client.id, or_user)?;
+                            users.insert(
+                                or_user.to_string(),
+                                m.as_ref().map(ResolvedUser::from_mapping),
+                            );
+                        }
+                        match &users[or_user] {
+                            Some(u) => u.clone(),
+                            None => ResolvedUser::fallback(generation),
+                        }
+                    }
+                    None => ResolvedUser::fallback(generation),
+                };
+                generation
+                    .to_usage_record_with(&client, &user, TokenCounting::default())
+                    .map_err(|e| Error::invalid("generation", e.to_string()))
+            })();
+            match record {
+                Ok(r) => {
+                    results.push(None);
+                    positions.push(idx);
+                    batch.push((generation.generation_id().to_string(), r));
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        for (idx, outcome) in positions
+            .into_iter()
+            .zip(self.usage().record_generations(&batch))
+        {
+            results[idx] = Some(outcome);
+        }
+        Ok(results.into_iter().flatten().collect())
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use orgusage_crypto::KeyRing;
 use orgusage_db::{
-    Backend, ClientRepo, Database, DbConfig, GenerationRepo, KeyMaintenance, KeyMigrationReport,
-    MappingRepo, SettingsRepo, SqliteSynchronous, UsageRepo,
+    Backend, BillingCache, ClientRepo, Database, DbConfig, GenerationRepo, GroupCommit,
+    KeyMaintenance, KeyMigrationReport, MappingRepo, SettingsRepo, SqliteSynchronous, UsageRepo,
 };
 use orgusage_domain::usage::CatalogueModel;
 use orgusage_domain::{Clock, EncryptionErrorKind, Error, Result, SystemClock};
@@ -26,6 +26,7 @@ pub struct StoreConfig {
     clock: Arc<dyn Clock>,
     catalogue: Vec<CatalogueModel>,
     keys: Option<Arc<KeyRing>>,
+    group_commit: bool,
 }
 
 impl StoreConfig {
@@ -36,6 +37,7 @@ impl StoreConfig {
             clock: Arc::new(SystemClock),
             catalogue: Vec::new(),
             keys: None,
+            group_commit: false,
         }
     }
 
@@ -146,6 +148,25 @@ impl StoreConfig {
         self
     }
 
+    /// Group commit (default off): concurrent `record_usage` / `record_generation` calls of
+    /// this store whose calls overlap share one transaction, each caller still answered only
+    /// after its own record committed, with its own result (see `docs/performance.md` for the
+    /// measurements and why it is not the default). A lone caller takes the ordinary path.
+    ///
+    /// ```
+    /// use orgusage::{ClientOrganizationForm, Store, StoreConfig, UsageRecord};
+    ///
+    /// let store = Store::open(StoreConfig::new(":memory:").group_commit(true))?;
+    /// let c = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
+    /// let done = store.usage().record_usage(&UsageRecord::new(&c.id, "u1", "or-u1", "openai/gpt-4.1").tokens(10, 5))?;
+    /// assert_eq!(done.total_tokens, 15);
+    /// # Ok::<(), orgusage::Error>(())
+    /// ```
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.group_commit = on;
+        self
+    }
+
     /// SQLite `busy_timeout`: how long to wait for another process's write lock (default 30 s).
     pub fn sqlite_busy_timeout(mut self, timeout: Duration) -> Self {
         self.db.sqlite_busy_timeout = timeout;
@@ -171,6 +192,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     catalogue: Vec<CatalogueModel>,
     keys: Option<Arc<KeyRing>>,
+    group: Option<GroupCommit>,
+    billing: BillingCache,
 }
 
 /// A connected, migrated orgusage store. Cheap to clone (one `Arc`); share it across threads.
@@ -201,12 +224,15 @@ impl Store {
                  ring (StoreConfig::encryption); reading or writing keys will fail"
             );
         }
+        let group = config.group_commit.then(|| GroupCommit::new(db.backend()));
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 clock: config.clock,
                 catalogue: config.catalogue,
                 keys: config.keys,
+                group,
+                billing: BillingCache::new(),
             }),
         })
     }
@@ -250,6 +276,12 @@ impl Store {
 
     pub(crate) fn usage_repo(&self) -> UsageRepo<'_> {
         UsageRepo::new(&self.inner.db, self.clock(), &self.inner.catalogue)
+            .with_billing_cache(&self.inner.billing)
+    }
+
+    /// The group-commit queue, when enabled.
+    pub(crate) fn group(&self) -> Option<&GroupCommit> {
+        self.inner.group.as_ref()
     }
 
     /// `ProcessedGenerationDb` operations: the exactly-once ledger and its retention cleanup.

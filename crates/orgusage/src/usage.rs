@@ -40,7 +40,10 @@ impl Usage {
     /// # Ok::<(), orgusage::Error>(())
     /// ```
     pub fn record_usage(&self, record: &UsageRecord) -> Result<RecordedUsage> {
-        self.repo().record_usage(record)
+        match self.store.group() {
+            Some(group) => group.record_usage(&self.repo(), record),
+            None => self.repo().record_usage(record),
+        }
     }
 
     /// Records an OpenRouter generation exactly once per (client, generation id): the ledger
@@ -63,7 +66,65 @@ impl Usage {
         generation_id: &str,
         record: &UsageRecord,
     ) -> Result<GenerationOutcome> {
-        self.repo().record_generation(generation_id, record)
+        match self.store.group() {
+            Some(group) => group.record(&self.repo(), Some(generation_id), record),
+            None => self.repo().record_generation(generation_id, record),
+        }
+    }
+
+    /// Records many requests: one result per record, in input order.
+    ///
+    /// An invalid record (bad input, unknown or inactive client) gets its own error and writes
+    /// nothing. The valid records are committed together, in transactions of
+    /// [`BATCH_CHUNK`](crate::BATCH_CHUNK) records; a database error fails its chunk, every record
+    /// of which then carries that error and none of which is written. Records sharing a
+    /// client-day, user-day or model-day row are merged in memory and the row is written once.
+    /// `limit_crossed` is set on exactly one record of a client's booked month: the first, in
+    /// batch order, that reaches the limit.
+    ///
+    /// ```
+    /// use orgusage::{ClientOrganizationForm, Error, Store, UsageRecord};
+    /// use rust_decimal_macros::dec;
+    ///
+    /// let store = Store::open(":memory:")?;
+    /// let c = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
+    /// let rec = |user: &str| UsageRecord::new(&c.id, user, "or", "openai/gpt-4.1").tokens(10, 5).raw_cost(dec!(0.01));
+    /// let done = store.usage().record_usage_batch(&[rec("u1"), rec("u2"), rec("u1").tokens(-1, 0)]);
+    /// assert_eq!(done[0].as_ref().unwrap().markup_cost, dec!(0.013));
+    /// assert!(done[1].is_ok());
+    /// assert!(matches!(done[2], Err(Error::InvalidInput { .. }))); // nothing of it written
+    /// let stats = store.usage().get_usage_stats_by_client_blocking(&c.id, None)?;
+    /// assert_eq!((stats.this_month.requests, stats.this_month.tokens), (2, 30));
+    /// # Ok::<(), orgusage::Error>(())
+    /// ```
+    pub fn record_usage_batch(&self, records: &[UsageRecord]) -> Vec<Result<RecordedUsage>> {
+        self.repo().record_usage_batch(records)
+    }
+
+    /// Records many OpenRouter generations exactly once per (client, generation id): one
+    /// outcome per item, in input order, with the guarantees of [`Usage::record_usage_batch`].
+    /// An id repeated inside the batch is billed once (its first valid occurrence) and the
+    /// repeats are `Duplicate`, like ids already in the ledger.
+    ///
+    /// ```
+    /// use orgusage::{ClientOrganizationForm, GenerationOutcome, Store, UsageRecord};
+    /// use rust_decimal_macros::dec;
+    ///
+    /// let store = Store::open(":memory:")?;
+    /// let c = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
+    /// let rec = UsageRecord::new(&c.id, "u1", "or-u1", "openai/gpt-4.1").tokens(10, 5).raw_cost(dec!(0.002));
+    /// let batch = vec![("gen-1".to_string(), rec.clone()), ("gen-1".to_string(), rec.clone())];
+    /// let done = store.usage().record_generations(&batch);
+    /// assert!(done[0].as_ref().unwrap().is_recorded());
+    /// assert_eq!(*done[1].as_ref().unwrap(), GenerationOutcome::Duplicate);
+    /// assert_eq!(store.usage().record_generations(&batch[..1])[0].as_ref().unwrap(), &GenerationOutcome::Duplicate);
+    /// # Ok::<(), orgusage::Error>(())
+    /// ```
+    pub fn record_generations(
+        &self,
+        generations: &[(String, UsageRecord)],
+    ) -> Vec<Result<GenerationOutcome>> {
+        self.repo().record_generations(generations)
     }
 
     /// Stats of one client (`today`, `this_month`, `daily_history`, `client_org_name`).

@@ -35,6 +35,21 @@ struct NewLedgerRow<'r> {
     model_name: Option<&'r str>,
 }
 
+/// The ledger's `created_at`, kept for reconciliation with OpenRouter's UTC-day activity: the
+/// request's instant; a record booked "now" (no day, no instant) was made now. An explicit day
+/// without an instant cannot be placed on a UTC day. Every path that writes a ledger row (single,
+/// one statement, batch) uses this.
+pub(crate) fn ledger_instant(
+    record: &UsageRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<i64> {
+    match (record.occurred_at, record.usage_date) {
+        (Some(at), _) => Some(at.timestamp()),
+        (None, None) => Some(now.timestamp()),
+        (None, Some(_)) => None,
+    }
+}
+
 impl UsageRepo<'_> {
     /// Records an OpenRouter generation exactly once per (client, generation id).
     ///
@@ -53,6 +68,13 @@ impl UsageRepo<'_> {
         let (raw_units, explicit_markup) = record.validate()?;
         let total_tokens = record.total_tokens()?;
         let client = record.client_org_id.as_str();
+        // PostgreSQL, client without a limit: ledger row and usage as one statement.
+        let parts = (raw_units, explicit_markup, total_tokens);
+        if let Some(outcome) =
+            self.record_one_trip(Some(generation_id), record, parts, self.clock.now())?
+        {
+            return Ok(outcome);
+        }
         // One read: is the client active, and is the id known? An inactive client is NotFound
         // even for a known id, as for every other write (nothing is written either way).
         let (active, seen): (bool, bool) = crate::with_conn!(self.db, |conn| {
@@ -94,14 +116,7 @@ impl UsageRepo<'_> {
                     processed_at: now.timestamp(),
                     total_cost: raw_units,
                     total_tokens,
-                    // Kept for reconciliation with OpenRouter's UTC-day activity.
-                    // The request's instant; a record booked "now" (no day, no instant) was made
-                    // now. An explicit day without an instant cannot be placed on a UTC day.
-                    created_at: match (record.occurred_at, record.usage_date) {
-                        (Some(at), _) => Some(at.timestamp()),
-                        (None, None) => Some(now.timestamp()),
-                        (None, Some(_)) => None,
-                    },
+                    created_at: ledger_instant(record, now),
                     model_name: Some(&record.model_name),
                 })
                 .on_conflict_do_nothing()

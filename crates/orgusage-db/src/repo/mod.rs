@@ -2,6 +2,8 @@
 //! [`Database`](crate::Database) and the injected clock, validates its input with the domain
 //! rules, and performs every write as one transaction.
 
+mod batch;
+mod batch_plan;
 pub(crate) mod cleanup;
 mod clients;
 pub(crate) mod generations;
@@ -9,6 +11,7 @@ mod health;
 mod keys;
 mod limits;
 mod mappings;
+mod one_trip;
 mod rates;
 mod reconcile;
 mod reports;
@@ -21,6 +24,7 @@ pub use clients::ClientRepo;
 pub use generations::GenerationRepo;
 pub use keys::{DEFAULT_KEY_BATCH, KeyMaintenance, KeyMigrationReport};
 pub use mappings::MappingRepo;
+pub use one_trip::BillingCache;
 pub use rates::{ClientHeader, DayCosts, RatesRepo};
 pub use reservations::{DEFAULT_RESERVATION_TTL, SpendRepo};
 pub use settings::SettingsRepo;

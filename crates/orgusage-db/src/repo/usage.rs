@@ -305,6 +305,7 @@ pub struct UsageRepo<'a> {
     pub(crate) db: &'a Database,
     pub(crate) clock: &'a dyn Clock,
     pub(crate) catalogue: &'a [CatalogueModel],
+    pub(crate) billing_cache: Option<&'a super::one_trip::BillingCache>,
 }
 
 impl<'a> UsageRepo<'a> {
@@ -314,7 +315,15 @@ impl<'a> UsageRepo<'a> {
             db,
             clock,
             catalogue,
+            billing_cache: None,
         }
+    }
+
+    /// Lets `record_usage` on PostgreSQL decide day and markup from `cache` and send the whole
+    /// record as one statement, which re-checks the cached settings (see `repo::one_trip`).
+    pub fn with_billing_cache(mut self, cache: &'a super::one_trip::BillingCache) -> Self {
+        self.billing_cache = Some(cache);
+        self
     }
 
     /// Records one request: adds tokens, one request, raw and marked-up cost to the client, user
@@ -333,6 +342,11 @@ impl<'a> UsageRepo<'a> {
         let (raw_units, explicit_markup) = record.validate()?;
         let total_tokens = record.total_tokens()?;
         let now = self.clock.now();
+        // PostgreSQL, client without a limit: one statement instead of a transaction.
+        let parts = (raw_units, explicit_markup, total_tokens);
+        if let Some(done) = self.record_usage_one_trip(record, parts, now)? {
+            return Ok(done);
+        }
         crate::write_tx!(self.db, |conn| {
             let client: ClientBilling = load_billing!(conn, &record.client_org_id)?;
             let prepared = prepare(&client, record, explicit_markup, now)?;

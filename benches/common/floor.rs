@@ -1,0 +1,170 @@
+//! The per-call raw-SQL floor shared by the throughput benches (`batch`, `group_commit`): the
+//! very statements the library sends for one record (billing `SELECT`, the user upsert with
+//! `RETURNING`, the client-day upsert counting `unique_users`, the model upsert) as plain
+//! prepared statements in one transaction on a dedicated connection. `record_usage.rs` keeps its
+//! own copy with more variants.
+
+use chrono::NaiveDate;
+use diesel::RunQueryDsl;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use orgusage::{Decimal, UsageRecord};
+use orgusage_db::sql::{UPSERT_CLIENT_DAY, UPSERT_MODEL_DAY, UPSERT_USER_DAY};
+
+use super::{MODELS, RawRef, Val, in_tx, stmt, with_raw};
+
+const SEL_BILLING: &str = "SELECT timezone, markup_rate, monthly_limit, is_active \
+     FROM client_organizations WHERE id = ? LIMIT ?";
+
+/// One request: the library's record and the values the floor binds.
+pub struct Req {
+    /// What the library is given.
+    pub record: UsageRecord,
+    client: String,
+    user: String,
+    or_user: String,
+    model: &'static str,
+    provider: &'static str,
+    input: i64,
+    output: i64,
+    raw: i64,
+    markup: i64,
+}
+
+impl Req {
+    /// User `user` of `client` calling model number `model` on `date`.
+    pub fn new(client: &str, user: usize, model: usize, date: NaiveDate) -> Self {
+        let (model, provider) = MODELS[model];
+        let (input, output) = (800 + 37 * user as i64, 200 + 11 * user as i64);
+        // raw cost in nano-USD, a multiple of 10 so that x1.3 is exact
+        let raw = (input * 3 + output * 15) * 1_000;
+        let user_id = format!("user-{user:03}");
+        let or_user = format!("or-{user_id}");
+        Self {
+            record: UsageRecord::new(client, &user_id, &or_user, model)
+                .on(date)
+                .tokens(input, output)
+                .raw_cost(Decimal::new(raw, 9))
+                .provider(provider),
+            client: client.to_string(),
+            user: user_id,
+            or_user,
+            model,
+            provider,
+            input,
+            output,
+            raw,
+            markup: raw / 10 * 13,
+        }
+    }
+}
+
+/// One record as plain SQL in one transaction (`BEGIN IMMEDIATE` on SQLite).
+pub fn floor_record(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64) -> i64 {
+    let total = r.input + r.output;
+    let user = [
+        Val::Text(&r.client),
+        Val::Date(date),
+        Val::Text(&r.user),
+        Val::Text(&r.or_user),
+        Val::Int(total),
+        Val::Int(r.input),
+        Val::Int(r.output),
+        Val::Int(r.raw),
+        Val::Int(r.markup),
+        Val::Int(now),
+        Val::Int(now),
+    ];
+    let model = [
+        Val::Text(&r.client),
+        Val::Date(date),
+        Val::Text(r.model),
+        Val::Int(total),
+        Val::Int(r.input),
+        Val::Int(r.output),
+        Val::Int(r.raw),
+        Val::Int(r.markup),
+        Val::OptText(Some(r.provider)),
+        Val::Int(now),
+        Val::Int(now),
+    ];
+    let billing = [Val::Text(&r.client), Val::Int(1)];
+    with_raw!(conn, |c| in_tx(c, |c| {
+        type Billing = (Text, BigInt, Nullable<BigInt>, Bool);
+        let b: (String, i64, Option<i64>, bool) =
+            stmt::<1, Billing>(SEL_BILLING, &billing, true).get_result(c)?;
+        assert!(
+            b.3 && b.2.is_none(),
+            "bench clients are active, without limit"
+        );
+        let user_requests: i64 = stmt::<3, BigInt>(UPSERT_USER_DAY, &user, true).get_result(c)?;
+        let daily = [
+            Val::Text(&r.client),
+            Val::Date(date),
+            Val::Int(total),
+            Val::Int(r.input),
+            Val::Int(r.output),
+            Val::Int(r.raw),
+            Val::Int(r.markup),
+            Val::Int(now),
+            Val::Int(now),
+            Val::Int(i64::from(user_requests == 1)),
+        ];
+        stmt::<2, ()>(UPSERT_CLIENT_DAY, &daily, true).execute(c)?;
+        stmt::<4, ()>(UPSERT_MODEL_DAY, &model, true).execute(c)?;
+        Ok(user_requests)
+    }))
+    .expect("floor record")
+}
+
+/// PostgreSQL: the same work as [`floor_record`] as ONE statement (`orgusage_db::sql::PG_RECORD_ONE`,
+/// the library's own text), autocommit, on a dedicated connection: the floor of one round trip.
+pub fn floor_one_statement(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64) -> i64 {
+    use orgusage_db::sql::PG_RECORD_ONE;
+    let total = r.input + r.output;
+    let mut binds = vec![
+        Val::Text(&r.client),
+        Val::Int(1_300_000_000),
+        Val::Text("Europe/Warsaw"),
+    ];
+    // No generation id: no ledger row (its six binds, then the id for the check).
+    binds.extend([
+        Val::Text(&r.client),
+        Val::OptText(None),
+        Val::Date(date),
+        Val::Int(now),
+        Val::Int(r.raw),
+        Val::Int(total),
+        Val::OptText(None),
+    ]);
+    binds.extend([
+        Val::Text(&r.client),
+        Val::Date(date),
+        Val::Text(&r.user),
+        Val::Text(&r.or_user),
+    ]);
+    let sums = [
+        Val::Int(total),
+        Val::Int(r.input),
+        Val::Int(r.output),
+        Val::Int(r.raw),
+        Val::Int(r.markup),
+        Val::Int(now),
+        Val::Int(now),
+    ];
+    binds.extend(sums);
+    binds.push(Val::OptText(None));
+    binds.extend([Val::Text(&r.client), Val::Date(date)]);
+    binds.extend(sums);
+    binds.extend([Val::Text(&r.client), Val::Date(date), Val::Text(r.model)]);
+    binds.extend(&sums[..5]);
+    binds.extend([Val::OptText(Some(r.provider)), Val::Int(now), Val::Int(now)]);
+    let row: diesel::QueryResult<(i64, i64, i64)> = with_raw!(conn, |c| {
+        stmt::<5, (BigInt, BigInt, BigInt)>(PG_RECORD_ONE, &binds, true).get_result(c)
+    });
+    let matched = row.expect("one-statement floor").0;
+    assert_eq!(
+        matched, 1,
+        "bench clients are active, markup 1.3, Europe/Warsaw"
+    );
+    matched
+}
