@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use orgusage::{Store, StoreConfig};
+use orgusage::{SqliteSynchronous, Store, StoreConfig};
 
 use common::RawConn;
 use common::floor::{Req, floor_record};
@@ -55,15 +55,26 @@ fn benches(c: &mut Criterion) {
             };
             &reqs[client][((caller * 4 + i) % 30) * 12 + (caller + i * 5) % 12]
         };
-        let grouped = Store::open(
-            StoreConfig::new(t.url.clone())
-                .clock(t.clock.clone())
-                .group_commit(true),
-        )
-        .expect("grouped store");
+        // SQLite's durability level for all three variants: NORMAL (the test stores' level) unless
+        // ORGUSAGE_BENCH_SQLITE_SYNC=FULL (the library's default, an fsync per commit).
+        let full = std::env::var("ORGUSAGE_BENCH_SQLITE_SYNC").is_ok_and(|v| v.eq_ignore_ascii_case("full"));
+        let level = if full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
+        let open = |group: bool| {
+            Store::open(
+                StoreConfig::new(t.url.clone())
+                    .clock(t.clock.clone())
+                    .sqlite_synchronous(level)
+                    .group_commit(group),
+            )
+            .expect("bench store")
+        };
+        let (grouped, ungrouped) = (open(true), open(false));
         let sqlite = t.backend() == "sqlite";
         let gate = Mutex::new(());
-        let conns: Vec<Mutex<RawConn>> = (0..32).map(|_| Mutex::new(RawConn::open(&t))).collect();
+        let pragmas = common::sqlite_pragmas(level.pragma());
+        let conns: Vec<Mutex<RawConn>> = (0..32)
+            .map(|_| Mutex::new(RawConn::open_with(&t, &pragmas)))
+            .collect();
         if common::profile::enabled() {
             let rounds = if common::full_run() { 12 } else { 1 };
             for scenario in ["one_client", "8_clients"] {
@@ -71,7 +82,7 @@ fn benches(c: &mut Criterion) {
                     let per = if sqlite { 64 } else { 16 };
                     let mut took = [Duration::ZERO; 3];
                     for _ in 0..rounds {
-                        for (v, store) in [&grouped, &t.store].into_iter().enumerate() {
+                        for (v, store) in [&grouped, &ungrouped].into_iter().enumerate() {
                             took[v] += common::run_parallel(callers, per, &|k, i| {
                                 let r = pick(scenario, k, i);
                                 store.usage().record_usage(&r.record).expect("record");
@@ -87,9 +98,10 @@ fn benches(c: &mut Criterion) {
                     let records = (rounds * per * callers as u64) as f64;
                     let rate = |d: Duration| records / d.as_secs_f64();
                     println!(
-                        "group_commit/{}/{scenario}/{callers}: grouped {:.0}/s, ungrouped {:.0}/s, \
+                        "group_commit/{}{}/{scenario}/{callers}: grouped {:.0}/s, ungrouped {:.0}/s, \
                          floor {:.0}/s; grouped/floor {:.2}, ungrouped/floor {:.2}, grouped/ungrouped {:.2}",
                         t.backend(),
+                        if sqlite { format!("-{}", level.pragma()) } else { String::new() },
                         rate(took[0]),
                         rate(took[1]),
                         rate(took[2]),
@@ -107,7 +119,7 @@ fn benches(c: &mut Criterion) {
                 .measurement_time(Duration::from_secs(3));
             for callers in CALLERS {
                 g.throughput(Throughput::Elements(PER_CALLER * callers as u64));
-                for (name, store) in [("grouped", &grouped), ("ungrouped", &t.store)] {
+                for (name, store) in [("grouped", &grouped), ("ungrouped", &ungrouped)] {
                     g.bench_function(format!("{callers}/{name}"), |b| {
                         b.iter_custom(|iters| {
                             common::run_parallel(callers, iters * PER_CALLER, &|k, i| {

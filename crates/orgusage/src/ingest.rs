@@ -104,10 +104,10 @@ impl Store {
     ///
     /// let store = Store::open(":memory:")?;
     /// let c = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
-    /// let gen = Generation::from_json(r#"{"id": "gen-1", "model": "openai/gpt-4.1",
+    /// let generation = Generation::from_json(r#"{"id": "gen-1", "model": "openai/gpt-4.1",
     ///     "total_cost": 0.002, "tokens_prompt": 10, "tokens_completion": 5,
     ///     "created_at": "2025-07-24T10:00:00Z"}"#).unwrap();
-    /// let done = store.ingest_generations(ClientRef::Id(&c.id), &[gen.clone(), gen])?;
+    /// let done = store.ingest_generations(ClientRef::Id(&c.id), &[generation.clone(), generation])?;
     /// assert!(done[0].as_ref().unwrap().is_recorded());
     /// assert_eq!(*done[1].as_ref().unwrap(), GenerationOutcome::Duplicate);
     /// # Ok::<(), orgusage::Error>(())
