@@ -57,8 +57,13 @@ fn benches(c: &mut Criterion) {
         };
         // SQLite's durability level for all three variants: NORMAL (the test stores' level) unless
         // ORGUSAGE_BENCH_SQLITE_SYNC=FULL (the library's default, an fsync per commit).
-        let full = std::env::var("ORGUSAGE_BENCH_SQLITE_SYNC").is_ok_and(|v| v.eq_ignore_ascii_case("full"));
-        let level = if full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
+        let full = std::env::var("ORGUSAGE_BENCH_SQLITE_SYNC")
+            .is_ok_and(|v| v.eq_ignore_ascii_case("full"));
+        let level = if full {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        };
         let open = |group: bool| {
             Store::open(
                 StoreConfig::new(t.url.clone())
@@ -101,7 +106,11 @@ fn benches(c: &mut Criterion) {
                         "group_commit/{}{}/{scenario}/{callers}: grouped {:.0}/s, ungrouped {:.0}/s, \
                          floor {:.0}/s; grouped/floor {:.2}, ungrouped/floor {:.2}, grouped/ungrouped {:.2}",
                         t.backend(),
-                        if sqlite { format!("-{}", level.pragma()) } else { String::new() },
+                        if sqlite {
+                            format!("-{}", level.pragma())
+                        } else {
+                            String::new()
+                        },
                         rate(took[0]),
                         rate(took[1]),
                         rate(took[2]),
