@@ -126,7 +126,7 @@ pub fn floor_one_statement(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64)
         Val::Int(1_300_000_000),
         Val::Text("Europe/Warsaw"),
     ];
-    // No generation id: no ledger row (its six binds, then the id for the check).
+    // No generation id: no ledger row (its eight binds, then the id for the check).
     binds.extend([
         Val::Text(&r.client),
         Val::OptText(None),
@@ -134,6 +134,8 @@ pub fn floor_one_statement(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64)
         Val::Int(now),
         Val::Int(r.raw),
         Val::Int(total),
+        Val::Int(now),
+        Val::Text(r.model),
         Val::OptText(None),
     ]);
     binds.extend([
