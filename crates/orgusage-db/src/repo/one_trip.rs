@@ -38,7 +38,7 @@ const MAX_CLIENTS: usize = 10_000;
 ///
 /// Clients with a limit (or inactive) are cached too, so that their calls go straight to the
 /// ordinary transaction without an extra read; since no statement re-checks those entries, they
-/// are trusted for [`RECHECK_AFTER`] only.
+/// are trusted for 30 seconds only.
 #[derive(Debug, Default)]
 pub struct BillingCache {
     map: Mutex<HashMap<String, (ClientBilling, Instant)>>,
