@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
-use orgusage_domain::bounds::validate_usage_date;
 use orgusage_domain::generations::GenerationOutcome;
 use orgusage_domain::models::validate_identifier;
 use orgusage_domain::money::units_to_decimal;
@@ -161,14 +160,9 @@ pub(crate) fn prepare_all<'r>(
     for item in items {
         let client = item.record.client_org_id.as_str();
         let prepared = match billing.get(client) {
-            Some(b) if b.is_active => prepare(b, item.record, item.explicit_markup, now)
-                .map_err(Error::from)
-                .and_then(|p| {
-                    // The client-local day, now known, may sit just outside the range
-                    // validate() saw.
-                    validate_usage_date("usage_date", p.usage_date)?;
-                    Ok(p)
-                }),
+            Some(b) if b.is_active => {
+                prepare(b, item.record, item.explicit_markup, now).map_err(Error::from)
+            }
             _ => Err(Error::NotFound {
                 entity: "client",
                 id: client.to_string(),

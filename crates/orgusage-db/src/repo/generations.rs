@@ -106,8 +106,6 @@ impl UsageRepo<'_> {
         crate::write_tx!(self.db, |conn| {
             let billing: ClientBilling = load_billing!(conn, client)?;
             let prepared = prepare(&billing, record, explicit_markup, now)?;
-            // The client-local day, now known, may sit just outside the range validate() saw.
-            validate_usage_date("usage_date", prepared.usage_date)?;
             let inserted = diesel::insert_into(pg::processed_generations)
                 .values(&NewLedgerRow {
                     client_org_id: client,
@@ -130,20 +128,7 @@ impl UsageRepo<'_> {
             if inserted == 0 {
                 return Ok(GenerationOutcome::Duplicate);
             }
-            let inc = Increment {
-                client_org_id: client,
-                user_id: &record.user_id,
-                openrouter_user_id: &record.openrouter_user_id,
-                model_name: &record.model_name,
-                provider: record.provider.as_deref(),
-                usage_date: prepared.usage_date,
-                input_tokens: record.input_tokens,
-                output_tokens: record.output_tokens,
-                total_tokens,
-                raw_units,
-                markup_units: prepared.markup_units,
-                now: now.timestamp(),
-            };
+            let inc = Increment::new(record, &prepared, raw_units, total_tokens, now);
             apply_increment!(conn, &inc);
             let settle = record.reservation_id.as_deref();
             let status = limit_after_increment!(conn, client, &billing, &prepared, settle);

@@ -140,21 +140,7 @@ impl UsageRepo<'_> {
                 return Ok(None);
             }
             let prepared = prepare(&billing, record, explicit_markup, now).map_err(Error::from)?;
-            orgusage_domain::bounds::validate_usage_date("usage_date", prepared.usage_date)?;
-            let inc = super::usage::Increment {
-                client_org_id: client,
-                user_id: &record.user_id,
-                openrouter_user_id: &record.openrouter_user_id,
-                model_name: &record.model_name,
-                provider: record.provider.as_deref(),
-                usage_date: prepared.usage_date,
-                input_tokens: record.input_tokens,
-                output_tokens: record.output_tokens,
-                total_tokens,
-                raw_units,
-                markup_units: prepared.markup_units,
-                now: now.timestamp(),
-            };
+            let inc = super::usage::Increment::new(record, &prepared, raw_units, total_tokens, now);
             let mut conn = crate::conn::checkout(pool)?;
             let ledger = (
                 super::generations::ledger_instant(record, now),

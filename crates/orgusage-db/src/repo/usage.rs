@@ -39,6 +39,32 @@ pub(crate) struct ClientBilling {
     pub is_active: bool,
 }
 
+impl<'r> Increment<'r> {
+    /// The increments of `record`, booked as `prepared` decided.
+    pub(crate) fn new(
+        record: &'r UsageRecord,
+        prepared: &Prepared,
+        raw_units: i64,
+        total_tokens: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self {
+            client_org_id: &record.client_org_id,
+            user_id: &record.user_id,
+            openrouter_user_id: &record.openrouter_user_id,
+            model_name: &record.model_name,
+            provider: record.provider.as_deref(),
+            usage_date: prepared.usage_date,
+            input_tokens: record.input_tokens,
+            output_tokens: record.output_tokens,
+            total_tokens,
+            raw_units,
+            markup_units: prepared.markup_units,
+            now: now.timestamp(),
+        }
+    }
+}
+
 /// Applies one request's increments to the three daily tables on a concrete connection: three
 /// atomic upserts, no read-modify-write.
 ///
@@ -350,22 +376,7 @@ impl<'a> UsageRepo<'a> {
         crate::write_tx!(self.db, |conn| {
             let client: ClientBilling = load_billing!(conn, &record.client_org_id)?;
             let prepared = prepare(&client, record, explicit_markup, now)?;
-            // The client-local day, now known, may sit just outside the range validate() saw.
-            validate_usage_date("usage_date", prepared.usage_date)?;
-            let inc = Increment {
-                client_org_id: &record.client_org_id,
-                user_id: &record.user_id,
-                openrouter_user_id: &record.openrouter_user_id,
-                model_name: &record.model_name,
-                provider: record.provider.as_deref(),
-                usage_date: prepared.usage_date,
-                input_tokens: record.input_tokens,
-                output_tokens: record.output_tokens,
-                total_tokens,
-                raw_units,
-                markup_units: prepared.markup_units,
-                now: now.timestamp(),
-            };
+            let inc = Increment::new(record, &prepared, raw_units, total_tokens, now);
             apply_increment!(conn, &inc);
             crate::repo::reservations::settle_reservation!(
                 conn,
@@ -410,6 +421,8 @@ pub(crate) fn prepare(
         (None, Some(at)) => local_date_at(tz, at),
         (None, None) => local_date_at(tz, now),
     };
+    // The client-local day, known only now, may sit just outside the range validate() saw.
+    validate_usage_date("usage_date", usage_date)?;
     // The exact raw cost as given, not its stored (rounded) units: one rounding, at 1e-9.
     let markup_units = match explicit_markup {
         Some(m) => m,
