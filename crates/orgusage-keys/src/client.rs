@@ -53,13 +53,7 @@ impl ManagementConfig {
     /// The pause after failed attempt `attempt` (1-based): `initial_backoff × 2^(attempt−1)`,
     /// at most `max_backoff`.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1_u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.initial_backoff
-            .checked_mul(factor)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
+        orgusage_openrouter::exponential_backoff(self.initial_backoff, self.max_backoff, attempt)
     }
 }
 

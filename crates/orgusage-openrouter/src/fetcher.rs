@@ -47,14 +47,26 @@ impl FetcherConfig {
     /// `initial_backoff × 2^(attempt − 1)`, at most `max_backoff`. No jitter, so tests and
     /// logs are deterministic.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1_u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.initial_backoff
-            .checked_mul(factor)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
+        exponential_backoff(self.initial_backoff, self.max_backoff, attempt)
     }
+}
+
+/// The pause after failed attempt number `attempt` (1-based): `initial × 2^(attempt − 1)`, at
+/// most `max`, without overflow. Shared by every OpenRouter client of orgusage (this fetcher and
+/// the key management client), so their retry schedules follow one rule.
+///
+/// ```
+/// use std::time::Duration;
+/// use orgusage_openrouter::exponential_backoff;
+/// let ms = Duration::from_millis;
+/// assert_eq!(exponential_backoff(ms(500), ms(8000), 3), ms(2000));
+/// assert_eq!(exponential_backoff(ms(500), ms(8000), 64), ms(8000));
+/// ```
+pub fn exponential_backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    let factor = 1_u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    initial.checked_mul(factor).unwrap_or(max).min(max)
 }
 
 /// How the fetcher waits between attempts; tests inject one that does not really wait.

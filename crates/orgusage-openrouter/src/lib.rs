@@ -30,6 +30,6 @@ mod generation;
 mod record;
 
 pub use error::OpenRouterError;
-pub use fetcher::{FetcherConfig, GenerationFetcher, Sleep, ThreadSleep};
+pub use fetcher::{FetcherConfig, GenerationFetcher, Sleep, ThreadSleep, exponential_backoff};
 pub use generation::{Generation, parse_generation_list};
 pub use record::{ResolvedUser, TokenCounting, UNKNOWN_USER};
