@@ -1,5 +1,5 @@
 //! Storage layer of orgusage: the diesel schema, per-backend embedded migrations, r2d2 pools with
-//! the right SQLite pragmas, and one repository module per table. Only this crate names diesel for orgusage's own tables (the importer reads the original's).
+//! the right SQLite pragmas, and one repository module per table. Only this crate and the importer (`orgusage-import`, which reads the original's tables and bulk-writes through [`schema`]) name diesel.
 //!
 //! Money is stored as BIGINT nano-units (see `orgusage_domain::money`); every write is one
 //! transaction; SQLite writes take the write lock up front (`BEGIN IMMEDIATE`).
