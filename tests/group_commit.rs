@@ -165,3 +165,39 @@ backend_tests! {
         assert!(matches!(missing, Err(Error::NotFound { .. })));
     }
 }
+
+/// The default follows the measurements in docs/performance.md: on where each commit is an
+/// fsync (a SQLite file at `synchronous = FULL`, the library's default), off elsewhere, and an
+/// explicit choice always wins.
+#[test]
+fn group_commit_default_is_on_only_for_sqlite_files_at_full() {
+    use orgusage::SqliteSynchronous;
+    let full = orgusage_testkit::sqlite_with(|c| c.sqlite_synchronous(SqliteSynchronous::Full));
+    let normal = orgusage_testkit::sqlite_with(|c| c.sqlite_synchronous(SqliteSynchronous::Normal));
+    let forced_off = orgusage_testkit::sqlite_with(|c| {
+        c.sqlite_synchronous(SqliteSynchronous::Full)
+            .group_commit(false)
+    });
+    let fresh = |t: &TestStore| Store::open(StoreConfig::new(t.url.clone())).unwrap();
+    assert!(fresh(&full).group_commit_enabled(), "SQLite file, FULL");
+    let normal_store = Store::open(
+        StoreConfig::new(normal.url.clone()).sqlite_synchronous(SqliteSynchronous::Normal),
+    )
+    .unwrap();
+    assert!(!normal_store.group_commit_enabled(), "SQLite file, NORMAL");
+    assert!(!forced_off.store.group_commit_enabled(), "explicitly off");
+    assert!(
+        !Store::open(":memory:").unwrap().group_commit_enabled(),
+        "in memory"
+    );
+    assert!(
+        Store::open(StoreConfig::new(":memory:").group_commit(true))
+            .unwrap()
+            .group_commit_enabled(),
+        "explicitly on"
+    );
+    if let Some(pg) = orgusage_testkit::postgres() {
+        let store = Store::open(StoreConfig::new(pg.url.clone())).unwrap();
+        assert!(!store.group_commit_enabled(), "PostgreSQL");
+    }
+}

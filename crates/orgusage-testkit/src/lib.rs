@@ -151,7 +151,7 @@ pub fn sqlite_with(configure: impl FnOnce(StoreConfig) -> StoreConfig) -> TestSt
         .to_string_lossy()
         .into_owned();
     let clock = Arc::new(ManualClock::new(default_start()));
-    let config = configure(StoreConfig::new(url.clone()));
+    let config = configure(base_config(&url));
     let store = Store::open(config.clone().clock(clock.clone())).expect("open sqlite test store");
     TestStore {
         store,
@@ -160,6 +160,17 @@ pub fn sqlite_with(configure: impl FnOnce(StoreConfig) -> StoreConfig) -> TestSt
         backend: "sqlite",
         config,
         _guard: Guard::Sqlite(dir),
+    }
+}
+
+/// The config every test store starts from. `ORGUSAGE_TEST_GROUP_COMMIT=1` turns group commit on
+/// for every store a test does not configure itself, so the whole suite can be run through the
+/// grouped write path (`ORGUSAGE_TEST_GROUP_COMMIT=1 cargo test --workspace --all-features`).
+fn base_config(url: &str) -> StoreConfig {
+    let config = StoreConfig::new(url);
+    match std::env::var("ORGUSAGE_TEST_GROUP_COMMIT").as_deref() {
+        Ok("1") | Ok("true") => config.group_commit(true),
+        _ => config,
     }
 }
 
@@ -285,7 +296,7 @@ pub fn pgbouncer() -> Option<TestStore> {
     let db = postgres_database()?;
     let url = with_database(&base, &db.name);
     let clock = Arc::new(ManualClock::new(default_start()));
-    let config = StoreConfig::new(url.clone()).pgbouncer(true);
+    let config = base_config(&url).pgbouncer(true);
     let store = Store::open(config.clone().clock(clock.clone()))
         .expect("open test store through pgbouncer");
     Some(TestStore {
@@ -322,7 +333,7 @@ pub fn postgres_with(configure: impl FnOnce(StoreConfig) -> StoreConfig) -> Opti
     let clock = Arc::new(ManualClock::new(default_start()));
     // The library's default pool (4): the suite runs many of these at once on one server, and
     // the tests should exercise the defaults hosts get.
-    let config = configure(StoreConfig::new(url.clone()));
+    let config = configure(base_config(&url));
     let store = Store::open(config.clone().clock(clock.clone())).expect("open postgres test store");
     Some(TestStore {
         store,
