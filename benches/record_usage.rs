@@ -30,7 +30,8 @@ use chrono::NaiveDate;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use diesel::RunQueryDsl;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use orgusage::{Decimal, SqliteSynchronous, UsageRecord};
+use orgusage::db::SqliteSynchronous;
+use orgusage::{Decimal, UsageRecord};
 use orgusage_testkit::TestStore;
 
 use common::{MODELS, RawConn, RawPool, RawRef, Val, in_tx, profile, stmt, with_raw};

@@ -15,11 +15,12 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use orgusage::clock::ManualClock;
 use orgusage::keys::{KeyManager, ManagementConfig};
 use orgusage::openrouter::Generation;
 use orgusage::reconcile::Tolerance;
 use orgusage::spend::Authorization;
-use orgusage::{ClientOrganizationForm, ClientRef, Decimal, ManualClock, Store, StoreConfig};
+use orgusage::{ClientOrganizationForm, ClientRef, Decimal, Store, StoreConfig};
 use orgusage_stub_http::{Request, Response, StubServer};
 
 type AnyError = Box<dyn std::error::Error>;

@@ -7,7 +7,8 @@
 use std::sync::{Arc, Barrier};
 
 use chrono::NaiveDate;
-use orgusage::{BATCH_CHUNK, ClientOrganizationForm, Error, GenerationOutcome, Store, UsageRecord};
+use orgusage::usage::BATCH_CHUNK;
+use orgusage::{ClientOrganizationForm, Error, GenerationOutcome, Store, UsageRecord};
 use orgusage_testkit::backend_tests;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;

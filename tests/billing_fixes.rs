@@ -7,9 +7,9 @@
 use std::sync::{Arc, Barrier};
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use orgusage::{
-    ClientOrganizationForm, Error, GenerationOutcome, PlnConfig, StaticRates, Store, UsageRecord,
-};
+use orgusage::nbp::StaticRates;
+use orgusage::pln::PlnConfig;
+use orgusage::{ClientOrganizationForm, Error, GenerationOutcome, Store, UsageRecord};
 use orgusage_testkit::{TestStore, backend_tests};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;

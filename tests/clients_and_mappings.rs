@@ -213,9 +213,9 @@ trait NowTs {
     fn now_ts(&self) -> i64;
 }
 
-impl NowTs for orgusage::ManualClock {
+impl NowTs for orgusage::clock::ManualClock {
     fn now_ts(&self) -> i64 {
-        use orgusage::Clock;
+        use orgusage::clock::Clock;
         self.now().timestamp()
     }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use orgusage::{ClientOrganizationForm, DatabaseErrorKind, Store, StoreConfig, UsageRecord};
+use orgusage::error::DatabaseErrorKind;
+use orgusage::{ClientOrganizationForm, Store, StoreConfig, UsageRecord};
 use orgusage_testkit::backend_tests;
 use rust_decimal_macros::dec;
 

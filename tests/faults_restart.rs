@@ -15,10 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use orgusage::{
-    ClientOrganizationForm, DatabaseErrorKind, Error, GenerationOutcome, ManualClock, Store,
-    StoreConfig, UsageRecord,
-};
+use orgusage::clock::ManualClock;
+use orgusage::error::DatabaseErrorKind;
+use orgusage::{ClientOrganizationForm, Error, GenerationOutcome, Store, StoreConfig, UsageRecord};
 use orgusage_testkit::cluster::{PrivateCluster, ShutdownMode};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;

@@ -7,7 +7,8 @@ mod import_common;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use orgusage::{Error, ManualClock, Store, StoreConfig};
+use orgusage::clock::ManualClock;
+use orgusage::{Error, Store, StoreConfig};
 use orgusage_import::{
     DuplicateDayPolicy, ImportError, ImportOptions, ImportReport, LedgerCostRule, Target, import,
 };

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use orgusage::holidays::{is_polish_business_day, last_business_day_before};
+use orgusage::nbp::StaticRates;
 use orgusage::nbp::business_day_rates;
-use orgusage::{
-    ClientOrganizationForm, DailyRate, Decimal, Error, PlnBilling, PlnConfig, RateRule,
-    StaticRates, Store, UsageRecord, round_pln,
-};
+use orgusage::pln::{DailyRate, PlnBilling, PlnConfig, RateRule, round_pln};
+use orgusage::{ClientOrganizationForm, Decimal, Error, Store, UsageRecord};
 use orgusage_testkit::backend_tests;
 use rust_decimal_macros::dec;
 use support::nbp_server::{Behaviour, FakeNbp, d, mid_for, usd_tables};
@@ -178,7 +177,7 @@ backend_tests! {
         assert_eq!(lines, vec![(dec!(0.675), dec!(0.68)), (dec!(0.8775), dec!(0.88))]);
         assert_eq!((s.totals.pln_exact, s.totals.pln), (dec!(1.5525), dec!(1.55)));
         assert_eq!(s.totals.pln_of_rounded_lines, dec!(1.56), "lines rounded alone differ");
-        assert_eq!(orgusage::convert_to_pln(dec!(0.15), dec!(4.50)).unwrap(), dec!(0.68));
+        assert_eq!(orgusage::pln::convert_to_pln(dec!(0.15), dec!(4.50)).unwrap(), dec!(0.68));
     }
 
     fn case57_month_is_the_exact_sum_of_days_rounded_once_and_never_reprices(t) {

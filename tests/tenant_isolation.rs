@@ -10,10 +10,11 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use orgusage::nbp::StaticRates;
 use orgusage::openrouter::Generation;
+use orgusage::pln::PlnConfig;
 use orgusage::{
-    ClientOrganizationForm, ClientRef, GenerationOutcome, PlnConfig, StaticRates, Store,
-    UsageRecord, UserClientMappingForm,
+    ClientOrganizationForm, ClientRef, GenerationOutcome, Store, UsageRecord, UserClientMappingForm,
 };
 use orgusage_testkit::backend_tests;
 use rust_decimal_macros::dec;

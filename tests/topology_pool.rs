@@ -9,7 +9,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use chrono::{Duration as Days, NaiveDate};
-use orgusage::{ClientOrganizationForm, DatabaseErrorKind, Error, Store, StoreConfig, UsageRecord};
+use orgusage::error::DatabaseErrorKind;
+use orgusage::{ClientOrganizationForm, Error, Store, StoreConfig, UsageRecord};
 use orgusage_db::admin;
 use orgusage_testkit::backend_tests;
 use rust_decimal_macros::dec;

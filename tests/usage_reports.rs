@@ -31,7 +31,7 @@ fn rec(c: &str, user: &str, model: &str, day: NaiveDate) -> UsageRecord {
     UsageRecord::new(c, user, format!("or-{user}"), model).on(day)
 }
 
-fn stats(store: &Store, c: &str) -> orgusage::ClientUsageStatsResponse {
+fn stats(store: &Store, c: &str) -> orgusage::usage::ClientUsageStatsResponse {
     futures_lite::future::block_on(store.usage().get_usage_stats_by_client(c, None)).unwrap()
 }
 
@@ -238,7 +238,7 @@ backend_tests! {
     fn catalogue_adds_zero_rows(t) {
         let c = client(&t.store, "c1");
         let store = orgusage::Store::open(
-            orgusage::StoreConfig::new(t.url.clone()).clock(t.clock.clone()).model_catalogue([orgusage::CatalogueModel {
+            orgusage::StoreConfig::new(t.url.clone()).clock(t.clock.clone()).model_catalogue([orgusage::usage::CatalogueModel {
                 model_name: "google/gemini-2.5-pro".into(),
                 provider: Some("google".into()),
             }]),

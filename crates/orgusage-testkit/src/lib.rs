@@ -20,7 +20,8 @@ use std::sync::{Arc, OnceLock};
 pub mod cluster;
 
 use chrono::{DateTime, TimeZone, Utc};
-pub use orgusage::{ManualClock, Store, StoreConfig};
+pub use orgusage::clock::ManualClock;
+pub use orgusage::{Store, StoreConfig};
 
 /// The default PostgreSQL URL of the test suite.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -139,7 +140,7 @@ pub fn default_start() -> DateTime<Utc> {
 /// decides whether a commit survives a power loss, which no test can cause, and an fsync per
 /// commit (about 4 ms on the CI disk) would make the suite many times slower.
 pub fn sqlite() -> TestStore {
-    sqlite_with(|config| config.sqlite_synchronous(orgusage::SqliteSynchronous::Normal))
+    sqlite_with(|config| config.sqlite_synchronous(orgusage::db::SqliteSynchronous::Normal))
 }
 
 /// Like [`sqlite`], with `configure` applied to the store's config (e.g. a durability level).
