@@ -18,6 +18,9 @@
 use std::sync::{Arc, OnceLock};
 
 pub mod cluster;
+mod fixtures;
+
+pub use fixtures::{client, client_key, client_with, date, start_day};
 
 use chrono::{DateTime, TimeZone, Utc};
 pub use orgusage::clock::ManualClock;
@@ -188,7 +191,14 @@ fn under_ci() -> bool {
 }
 
 /// False (after printing `SKIP postgres: …`) when no server answers; panics under `CI=true`.
+/// Also false when this crate was built without its `postgres` feature (a single-backend
+/// build such as `--no-default-features --features sqlite`), under CI too: such a build cannot
+/// open PostgreSQL at all.
 fn postgres_available() -> bool {
+    if !cfg!(feature = "postgres") {
+        eprintln!("SKIP postgres: built without the `postgres` feature");
+        return false;
+    }
     if let Err(reason) = postgres_reachable() {
         if under_ci() {
             panic!(
