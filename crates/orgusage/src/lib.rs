@@ -113,7 +113,7 @@ pub mod db {
 }
 
 /// The exactly-once ledger of OpenRouter generations ([`Store::generations`],
-/// [`ProcessedGenerationDb`](crate::ProcessedGenerationDb)): its rows, statistics and the
+/// [`ProcessedGenerationDb`]): its rows, statistics and the
 /// retention cleanup with its audit log.
 pub mod generations {
     pub use orgusage_db::{CleanupLogEntry, GenerationRepo};
@@ -123,7 +123,7 @@ pub mod generations {
     };
 }
 
-/// The error kinds behind [`Error`](crate::Error)'s variants.
+/// The error kinds behind [`Error`]'s variants.
 pub mod error {
     pub use orgusage_domain::error::BoxError;
     pub use orgusage_domain::{DatabaseErrorKind, EncryptionErrorKind};
