@@ -32,15 +32,15 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use orgusage::{Decimal, GenerationOutcome, UsageRecord};
+use orgusage::GenerationOutcome;
 use orgusage_testkit::TestStore;
 
-use common::{MODELS, RawConn, RawRef, Val, in_tx, profile, stmt, with_raw};
+use common::floor::{Day, Req};
+use common::{RawConn, RawRef, Val, in_tx, profile, stmt, with_raw};
 
 // ---------------------------------------------------------------------------------------------
 // The library's statements as fixed SQL (crates/orgusage-db/src/repo/{generations,usage}.rs)
@@ -75,53 +75,6 @@ const COUNT_LEDGER: &str = "SELECT COUNT(*) FROM processed_generations";
 
 const USERS: usize = 5;
 const BENCH_MODELS: usize = 4;
-
-/// One request: the library's record and the values the floor binds.
-struct Req {
-    record: UsageRecord,
-    client: String,
-    user: String,
-    or_user: String,
-    model: &'static str,
-    provider: &'static str,
-    input: i64,
-    output: i64,
-    raw: i64,
-    markup: i64,
-}
-
-impl Req {
-    fn new(client: &str, user: usize, model: usize) -> Self {
-        let (model, provider) = MODELS[model];
-        let (input, output) = (800 + 37 * user as i64, 200 + 11 * user as i64);
-        // raw cost in nano-USD, a multiple of 10 so that x1.3 is exact
-        let raw = (input * 3 + output * 15) * 1_000;
-        let user_id = format!("user-{user:03}");
-        let or_user = format!("or-{user_id}");
-        Self {
-            record: UsageRecord::new(client, &user_id, &or_user, model)
-                .tokens(input, output)
-                .raw_cost(Decimal::new(raw, 9))
-                .provider(provider),
-            client: client.to_string(),
-            user: user_id,
-            or_user,
-            model,
-            provider,
-            input,
-            output,
-            raw,
-            markup: raw / 10 * 13,
-        }
-    }
-}
-
-/// The day (client-local today of the test clock) and `now` every record is booked with.
-#[derive(Clone, Copy)]
-struct Day {
-    date: NaiveDate,
-    now: i64,
-}
 
 /// One generation as plain SQL: `true` if it was recorded, `false` for a duplicate.
 fn floor_generation(conn: RawRef<'_>, id: &str, r: &Req, day: Day) -> bool {
@@ -216,7 +169,7 @@ impl Fixture {
     fn new(t: &TestStore) -> Self {
         let client = common::create_client(&t.store, "gen-0");
         let reqs = (0..USERS * BENCH_MODELS)
-            .map(|k| Req::new(&client, k / BENCH_MODELS, k % BENCH_MODELS))
+            .map(|k| Req::today(&client, k / BENCH_MODELS, k % BENCH_MODELS))
             .collect();
         let (date, now) = common::today_and_now(t);
         let mut fx = Self {

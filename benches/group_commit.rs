@@ -23,7 +23,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use orgusage::{SqliteSynchronous, Store, StoreConfig};
+use orgusage::db::SqliteSynchronous;
+use orgusage::{Store, StoreConfig};
 
 use common::RawConn;
 use common::floor::{Req, floor_record};

@@ -12,7 +12,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use orgusage::{ClientOrganizationForm, KeyRing, Secret, Store};
+use orgusage::db::KeyRing;
+use orgusage::{ClientOrganizationForm, Secret, Store};
 use orgusage_testkit::TestStore;
 
 fn client_count() -> usize {

@@ -23,9 +23,9 @@ use chrono::NaiveDate;
 use criterion::{Criterion, criterion_group, criterion_main};
 use diesel::sql_types::{BigInt, Bool, Date, Text};
 use diesel::{Connection, QueryableByName, RunQueryDsl};
-use orgusage::{
-    ClientOrganizationForm, Decimal, PlnBilling, PlnConfig, PlnSum, StaticRates, UsageRecord,
-};
+use orgusage::nbp::StaticRates;
+use orgusage::pln::{PlnBilling, PlnConfig, PlnSum};
+use orgusage::{ClientOrganizationForm, Decimal, UsageRecord};
 use orgusage_testkit::TestStore;
 
 #[derive(QueryableByName)]

@@ -26,67 +26,20 @@ use std::hint::black_box;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use diesel::RunQueryDsl;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use orgusage::{Decimal, SqliteSynchronous, UsageRecord};
+use orgusage::db::SqliteSynchronous;
 use orgusage_testkit::TestStore;
 
-use common::{MODELS, RawConn, RawPool, RawRef, Val, in_tx, profile, stmt, with_raw};
+use common::floor::{Day, Req};
+use common::{RawConn, RawPool, RawRef, Val, in_tx, profile, stmt, with_raw};
 
 const SEL_BILLING: &str = "SELECT timezone, markup_rate, monthly_limit, is_active \
      FROM client_organizations WHERE id = ? LIMIT ?";
 
 // The three upserts are the library's own texts, so the floor cannot drift from what it sends.
 use orgusage_db::sql::{UPSERT_CLIENT_DAY, UPSERT_MODEL_DAY, UPSERT_USER_DAY};
-
-/// One request: the library's record and the values the floor binds.
-struct Req {
-    record: UsageRecord,
-    client: String,
-    user: String,
-    or_user: String,
-    model: &'static str,
-    provider: &'static str,
-    input: i64,
-    output: i64,
-    raw: i64,
-    markup: i64,
-}
-
-impl Req {
-    fn new(client: &str, user: usize, model: usize) -> Self {
-        let (model, provider) = MODELS[model];
-        let (input, output) = (800 + 37 * user as i64, 200 + 11 * user as i64);
-        // raw cost in nano-USD, a multiple of 10 so that x1.3 is exact
-        let raw = (input * 3 + output * 15) * 1_000;
-        let user_id = format!("user-{user:03}");
-        let or_user = format!("or-{user_id}");
-        Self {
-            record: UsageRecord::new(client, &user_id, &or_user, model)
-                .tokens(input, output)
-                .raw_cost(Decimal::new(raw, 9))
-                .provider(provider),
-            client: client.to_string(),
-            user: user_id,
-            or_user,
-            model,
-            provider,
-            input,
-            output,
-            raw,
-            markup: raw / 10 * 13,
-        }
-    }
-}
-
-/// The day (client-local today of the test clock) and `now` every record is booked with.
-#[derive(Clone, Copy)]
-struct Day {
-    date: NaiveDate,
-    now: i64,
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Floor {
@@ -175,7 +128,7 @@ impl Fixture {
             .map(|c| {
                 let id = common::create_client(&t.store, &format!("rec-{c}"));
                 (0..30 * 12)
-                    .map(|k| Req::new(&id, k / 12, k % 12))
+                    .map(|k| Req::today(&id, k / 12, k % 12))
                     .collect()
             })
             .collect();

@@ -70,7 +70,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{}.orgusage.db", path.trim_end_matches(".db"))
         }))
     };
-    eprintln!("importing {source} -> {target:?}");
+    let into = match &target {
+        Target::Separate(url) => url.clone(),
+        Target::InPlace { prefix } => format!("the same database (originals kept as {prefix}*)"),
+        Target::DryRun => "nowhere (dry run, report only)".to_string(),
+    };
+    eprintln!("importing {source} -> {into}");
     let mut last = Instant::now() - Duration::from_secs(1);
     let report = import(&source, &target, &ImportOptions::default(), &mut |p| {
         if last.elapsed() >= Duration::from_millis(500) || p.rows_done == p.rows_total {

@@ -18,10 +18,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc, Weekday};
+use orgusage::clock::ManualClock;
 use orgusage::nbp::{MidRate, parse_rates_answer};
+use orgusage::nbp::{NbpClient, NbpConfig};
+use orgusage::pln::{MonthlyStatement, PlnConfig};
 use orgusage::{
-    ClientOrganizationForm, Decimal, ManualClock, MonthlyStatement, NbpClient, NbpConfig,
-    PlnConfig, Store, StoreConfig, UsageRecord, UserClientMappingForm,
+    ClientOrganizationForm, Decimal, Store, StoreConfig, UsageRecord, UserClientMappingForm,
 };
 
 type AnyError = Box<dyn std::error::Error>;
@@ -152,7 +154,7 @@ fn print_statement(s: &MonthlyStatement) {
             l.requests,
             usd6(l.raw_usd),
             usd6(l.markup_usd),
-            orgusage::display_rate(l.rate),
+            orgusage::pln::display_rate(l.rate),
             l.table_no.as_deref().unwrap_or("FALLBACK"),
             l.effective_date.map(|d| d.to_string()).unwrap_or_default(),
             l.pln

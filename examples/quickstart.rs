@@ -21,7 +21,7 @@ fn main() -> Result<(), orgusage::Error> {
         }
     };
     let store = orgusage::init(url.as_str())?;
-    println!("orgusage store on {:?} ({url})", store.backend());
+    println!("orgusage store on {} ({url})", store.backend().name());
 
     let settings = GlobalSettingsDb.create_or_update_settings(&GlobalSettingsForm {
         openrouter_provisioning_key: Some("sk-or-prov-quickstart-demo-key".into()),
@@ -62,8 +62,14 @@ fn main() -> Result<(), orgusage::Error> {
         let key = format!("sk-or-v1-demo-{}-{suffix}", name.len());
         let client = ClientOrganizationDb.create_client(&form, &key, None)?;
         println!(
-            "client {} ({}): markup {}x, limit {:?} USD, tz {}",
-            client.name, client.id, client.markup_rate, client.monthly_limit, client.timezone
+            "client {} ({}): markup {}x, limit {}, tz {}",
+            client.name,
+            client.id,
+            client.markup_rate,
+            client
+                .monthly_limit
+                .map_or("none".to_string(), |l| format!("{l} USD")),
+            client.timezone
         );
         for user in users {
             let m = UserClientMappingDb.create_mapping(&UserClientMappingForm {

@@ -15,11 +15,12 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use orgusage::clock::ManualClock;
 use orgusage::keys::{KeyManager, ManagementConfig};
 use orgusage::openrouter::Generation;
 use orgusage::reconcile::Tolerance;
 use orgusage::spend::Authorization;
-use orgusage::{ClientOrganizationForm, ClientRef, Decimal, ManualClock, Store, StoreConfig};
+use orgusage::{ClientOrganizationForm, ClientRef, Decimal, Store, StoreConfig};
 use orgusage_stub_http::{Request, Response, StubServer};
 
 type AnyError = Box<dyn std::error::Error>;
@@ -135,12 +136,12 @@ fn main() -> Result<(), AnyError> {
     let made = store.provisioning(keys.clone()).create_client(&form)?;
     let acme = made.client;
     println!(
-        "client {} ({}): limit {} USD marked up per local month -> key {} limit {:?} USD raw per UTC month",
+        "client {} ({}): limit {} USD marked up per local month -> key {} limit {} USD raw per UTC month",
         acme.id,
         acme.openrouter_api_key,
         form.monthly_limit.unwrap_or_default(),
         made.key.hash,
-        made.key.limit
+        or_none(made.key.limit)
     );
 
     // Each request: authorize an estimate, send it, ingest its generation (which settles).
@@ -158,19 +159,25 @@ fn main() -> Result<(), AnyError> {
     }
     let status = store.usage().get_monthly_limit_status(&acme.id)?;
     println!(
-        "July so far: {} of {:?} USD ({:?} %)",
-        status.spent, status.monthly_limit, status.percent_used
+        "July so far: {} of {} USD ({} %)",
+        status.spent,
+        or_none(status.monthly_limit),
+        or_none(status.percent_used)
     );
 
     let day = |d| NaiveDate::from_ymd_opt(2025, 7, d).ok_or("bad day");
     let report = store.reconcile(&keys, &acme.id, day(21)?, day(23)?, Tolerance::default())?;
     println!(
-        "\nreconciliation {}..={} (UTC days): OpenRouter {} USD, ours {} USD, key usage this UTC month {:?}",
-        report.from, report.to, report.upstream_total, report.local_total, report.key_usage_monthly
+        "\nreconciliation {}..={} (UTC days): OpenRouter {} USD, ours {} USD, key usage this UTC month {} USD",
+        report.from,
+        report.to,
+        report.upstream_total,
+        report.local_total,
+        or_none(report.key_usage_monthly)
     );
     for line in report.differences() {
         println!(
-            "  {} {:<28} {:?}: upstream {} ({} req), ours {} ({} req)",
+            "  {} {:<28} {}: upstream {} ({} req), ours {} ({} req)",
             line.date,
             line.model,
             line.verdict,
@@ -182,4 +189,9 @@ fn main() -> Result<(), AnyError> {
     }
     println!("\n{}", report.to_csv());
     Ok(())
+}
+
+/// An optional amount for people: the value, or `none`.
+fn or_none(value: Option<Decimal>) -> String {
+    value.map_or("none".to_string(), |v| v.to_string())
 }

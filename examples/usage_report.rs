@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use orgusage::{
-    ClientOrganizationForm, ManualClock, Store, StoreConfig, UsageRecord, UserClientMappingForm,
-};
+use orgusage::clock::ManualClock;
+use orgusage::{ClientOrganizationForm, Store, StoreConfig, UsageRecord, UserClientMappingForm};
 use rust_decimal::Decimal;
 
 const MODELS: [(&str, &str, i64, i64); 5] = [

@@ -20,6 +20,7 @@ use orgusage::{
     ClientOrganizationForm, ClientRef, Decimal, Error, GlobalSettingsForm, Store, UsageRecord,
     UserClientMappingForm,
 };
+pub use orgusage_testkit::date;
 use orgusage_testkit::{TestStore, backend_tests};
 use rust_decimal_macros::dec;
 
@@ -99,12 +100,7 @@ pub const ACME_KEY: &str = "sk-or-v1-acme-0123456789";
 pub const GONE_KEY: &str = "sk-or-v1-gone-0123456789";
 /// The day of the fixture's ordinary usage.
 pub fn day() -> NaiveDate {
-    date(2025, 7, 24)
-}
-
-/// A calendar date.
-pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    orgusage_testkit::start_day()
 }
 
 /// 9 × 10^18 nano-USD of marked-up cost on this Whale day: one more maximal record overflows.
@@ -290,9 +286,9 @@ fn malformed_openrouter_records_are_typed_parse_errors() {
 fn malformed_nbp_answers_are_typed_parse_errors() {
     let cases = payloads::malformed_nbp();
     for (name, body) in &cases {
-        let got = orgusage_nbp::parse_rates_answer(body);
+        let got = orgusage::nbp::parse_rates_answer(body);
         assert!(
-            matches!(got, Err(orgusage_nbp::NbpError::Parse(_))),
+            matches!(got, Err(orgusage::nbp::NbpError::Parse(_))),
             "{name}: {got:?}"
         );
     }

@@ -6,9 +6,10 @@
 
 use std::sync::{Arc, Barrier};
 
-use chrono::NaiveDate;
-use orgusage::{BATCH_CHUNK, ClientOrganizationForm, Error, GenerationOutcome, Store, UsageRecord};
+use orgusage::usage::BATCH_CHUNK;
+use orgusage::{ClientOrganizationForm, Error, GenerationOutcome, Store, UsageRecord};
 use orgusage_testkit::backend_tests;
+use orgusage_testkit::{client, date};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -18,28 +19,16 @@ const MODELS: [&str; 3] = [
     "google/gemini-2.5-pro",
 ];
 
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn client_with(store: &Store, name: &str, limit: Option<Decimal>) -> String {
-    let key = format!("sk-or-v1-{name}-0123456789");
+/// A deterministic spread of records: users, models, two days, odd costs (markup 1.3 rounds).
+/// A client with a monthly limit.
+fn limited(store: &Store, name: &str, limit: Decimal) -> String {
     let form = ClientOrganizationForm {
-        monthly_limit: limit,
+        monthly_limit: Some(limit),
         ..ClientOrganizationForm::new(name)
     };
-    store
-        .clients()
-        .create_client(&form, &key.as_str().into(), None)
-        .unwrap()
-        .id
+    orgusage_testkit::client_with(store, form)
 }
 
-fn client(store: &Store, name: &str) -> String {
-    client_with(store, name, None)
-}
-
-/// A deterministic spread of records: users, models, two days, odd costs (markup 1.3 rounds).
 fn records(c: &str, n: usize) -> Vec<UsageRecord> {
     (0..n)
         .map(|i| {
@@ -164,7 +153,7 @@ backend_tests! {
     }
 
     fn a_batch_crossing_the_limit_flags_one_record(t) {
-        let c = client_with(&t.store, "lim", Some(dec!(1.00)));
+        let c = limited(&t.store, "lim", dec!(1.00));
         let day = t.store.usage().get_monthly_limit_status(&c).unwrap().month_start;
         // 0.30 raw x 1.3 = 0.39 marked up: the third record reaches 1.17 >= 1.00.
         let rec = |u: &str| UsageRecord::new(&c, u, "o", MODELS[0]).on(day).raw_cost(dec!(0.30));
@@ -199,7 +188,7 @@ backend_tests! {
 
     fn concurrent_batches_of_two_stores_bill_once(t) {
         let other = t.second_instance();
-        let c = client_with(&t.store, "conc", Some(dec!(5)));
+        let c = limited(&t.store, "conc", dec!(5));
         let day = t.store.usage().get_monthly_limit_status(&c).unwrap().month_start;
         // Both stores send the same 300 ids, in different orders, split in batches of 50.
         let items: Vec<(String, UsageRecord)> = (0..300)

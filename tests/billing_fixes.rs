@@ -6,33 +6,21 @@
 
 use std::sync::{Arc, Barrier};
 
-use chrono::{NaiveDate, TimeZone, Utc};
-use orgusage::{
-    ClientOrganizationForm, Error, GenerationOutcome, PlnConfig, StaticRates, Store, UsageRecord,
-};
+use chrono::{TimeZone, Utc};
+use orgusage::nbp::StaticRates;
+use orgusage::pln::PlnConfig;
+use orgusage::{ClientOrganizationForm, Error, GenerationOutcome, Store, UsageRecord};
 use orgusage_testkit::{TestStore, backend_tests};
+use orgusage_testkit::{client_with, date};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn client_with(store: &Store, name: &str, form: ClientOrganizationForm) -> String {
-    let key = format!("sk-or-v1-{name}-0123456789");
-    store
-        .clients()
-        .create_client(&form, &key.as_str().into(), None)
-        .unwrap()
-        .id
-}
 
 fn client(store: &Store, name: &str, markup: Decimal) -> String {
     let form = ClientOrganizationForm {
         markup_rate: markup,
         ..ClientOrganizationForm::new(name)
     };
-    client_with(store, name, form)
+    client_with(store, form)
 }
 
 fn limited(store: &Store, name: &str, limit: Decimal) -> String {
@@ -41,7 +29,7 @@ fn limited(store: &Store, name: &str, limit: Decimal) -> String {
         monthly_limit: Some(limit),
         ..ClientOrganizationForm::new(name)
     };
-    client_with(store, name, form)
+    client_with(store, form)
 }
 
 fn rec(c: &str, raw: Decimal) -> UsageRecord {
@@ -94,7 +82,7 @@ backend_tests! {
             timezone: "America/New_York".into(),
             ..ClientOrganizationForm::new("newyork")
         };
-        let ny = client_with(&t.store, "newyork", ny_form);
+        let ny = client_with(&t.store, ny_form);
         // 00:30 on 1 August in Warsaw, 18:30 on 31 July in New York.
         t.clock.set(Utc.with_ymd_and_hms(2025, 7, 31, 22, 30, 0).unwrap());
         t.store.usage().record_usage(&rec(&warsaw, dec!(0.5))).unwrap();

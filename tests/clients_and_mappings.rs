@@ -1,4 +1,5 @@
-//! Spec section 5, cases 1-9: settings, clients, mappings; on SQLite and PostgreSQL.
+//! Global settings, client organizations and user-to-client mappings (`GlobalSettingsDb`,
+//! `ClientOrganizationDb`, `UserClientMappingDb`); on SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -35,7 +36,7 @@ fn map(
 }
 
 backend_tests! {
-    fn case01_create_client_defaults(t) {
+    fn new_client_is_active_with_default_markup_timezone_and_no_limit(t) {
         let c = acme(&t.store, "sk-or-v1-A");
         assert!(c.is_active);
         assert_eq!(c.markup_rate, dec!(1.3));
@@ -46,7 +47,7 @@ backend_tests! {
         assert_eq!(t.store.clients().get_client_by_id(&c.id).unwrap(), Some(c));
     }
 
-    fn case02_duplicate_api_key_is_a_conflict(t) {
+    fn reused_api_key_is_a_conflict_that_does_not_leak_the_key(t) {
         let c = acme(&t.store, "sk-or-v1-A");
         let err = t.store.clients()
             .create_client(&ClientOrganizationForm::new("Other"), &Secret::new("sk-or-v1-A"), None)
@@ -57,14 +58,14 @@ backend_tests! {
         assert_eq!(t.store.clients().get_all_active_clients().unwrap().len(), 1);
     }
 
-    fn case03_equal_names_same_second_get_distinct_ids(t) {
+    fn equal_names_created_in_one_second_get_distinct_ids(t) {
         let a = t.store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"k1-0123456789".into(), None).unwrap();
         let b = t.store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"k2-0123456789".into(), None).unwrap();
         assert_ne!(a.id, b.id);
         assert_eq!(a.created_at, b.created_at);
     }
 
-    fn case04_deactivated_client_is_invisible(t) {
+    fn deactivated_client_is_invisible_to_every_getter(t) {
         let c = acme(&t.store, "sk-or-v1-A");
         let other = t.store.clients().create_client(&ClientOrganizationForm::new("Beta"), &"sk-or-v1-B".into(), None).unwrap();
         assert_eq!(t.store.clients().get_client_by_api_key("sk-or-v1-A").unwrap().unwrap().id, c.id);
@@ -76,7 +77,7 @@ backend_tests! {
         assert!(!t.store.clients().deactivate_client("nope").unwrap());
     }
 
-    fn case05_deactivated_client_cannot_take_mappings(t) {
+    fn deactivated_client_takes_no_mappings_and_no_updates(t) {
         let c = acme(&t.store, "sk-or-v1-A");
         t.store.clients().deactivate_client(&c.id).unwrap();
         let err = map(&t.store, "u1", &c.id, "or-u1").unwrap_err();
@@ -87,7 +88,7 @@ backend_tests! {
         assert_eq!(t.store.clients().update_client(&c.id, &upd).unwrap(), None);
     }
 
-    fn case06_typed_update(t) {
+    fn update_changes_only_the_given_fields_and_rejects_invalid_values(t) {
         let c = acme(&t.store, "sk-or-v1-A");
         t.clock.advance(Duration::seconds(5));
         let upd = ClientOrganizationUpdate { markup_rate: Some(dec!(1.5)), ..Default::default() };
@@ -121,7 +122,7 @@ backend_tests! {
         }
     }
 
-    fn case07_settings_single_row_keeps_key(t) {
+    fn settings_are_one_row_and_keep_the_provisioning_key_when_omitted(t) {
         assert!(t.store.settings().get_settings().unwrap().is_none());
         let s1 = t.store.settings().create_or_update_settings(&GlobalSettingsForm::default()).unwrap();
         assert_eq!((s1.id.as_str(), s1.billing_currency.as_str(), s1.default_markup_rate), ("global", "USD", dec!(1.3)));
@@ -142,7 +143,7 @@ backend_tests! {
         assert_eq!(t.store.settings().get_settings().unwrap(), Some(s3));
     }
 
-    fn case08_mapping_lifecycle(t) {
+    fn mapping_create_read_update_deactivate(t) {
         let c = acme(&t.store, "sk-or-v1-A");
         let m = map(&t.store, "u1", &c.id, "or-u1").unwrap();
         assert_eq!(m.id, format!("u1_{}", c.id));
@@ -158,7 +159,7 @@ backend_tests! {
         assert!(!t.store.mappings().deactivate_mapping("u1").unwrap());
     }
 
-    fn case09_recreate_reactivates_and_one_active_per_user(t) {
+    fn recreated_mapping_reactivates_and_a_user_has_one_active_client(t) {
         let c = acme(&t.store, "sk-or-v1-A");
         let c2 = t.store.clients().create_client(&ClientOrganizationForm::new("Beta"), &"sk-or-v1-B".into(), None).unwrap();
         map(&t.store, "u1", &c.id, "or-u1").unwrap();
@@ -213,9 +214,9 @@ trait NowTs {
     fn now_ts(&self) -> i64;
 }
 
-impl NowTs for orgusage::ManualClock {
+impl NowTs for orgusage::clock::ManualClock {
     fn now_ts(&self) -> i64 {
-        use orgusage::Clock;
+        use orgusage::clock::Clock;
         self.now().timestamp()
     }
 }

@@ -8,16 +8,13 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use orgusage::{ClientOrganizationForm, DatabaseErrorKind, Store, StoreConfig, UsageRecord};
+use orgusage::error::DatabaseErrorKind;
+use orgusage::{ClientOrganizationForm, Store, StoreConfig, UsageRecord};
 use orgusage_testkit::backend_tests;
+use orgusage_testkit::start_day as day;
 use rust_decimal_macros::dec;
-
-fn day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2025, 7, 24).unwrap()
-}
 
 fn record(client: &str) -> UsageRecord {
     UsageRecord::new(client, "u1", "or-u1", "openai/gpt-4.1")

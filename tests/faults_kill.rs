@@ -20,8 +20,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
-use chrono::NaiveDate;
 use orgusage::{ClientOrganizationForm, GenerationOutcome, Store, StoreConfig, UsageRecord};
+use orgusage_testkit::start_day as day;
 use orgusage_testkit::{TestStore, backend_tests};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -34,10 +34,6 @@ const ROUNDS: usize = 3;
 const GENERATIONS: usize = 600;
 /// Ids per round.
 const SLICE: usize = GENERATIONS / ROUNDS;
-
-fn day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2025, 7, 24).unwrap()
-}
 
 fn usage_record(client: &str, user: &str) -> UsageRecord {
     UsageRecord::new(

@@ -14,12 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
-use orgusage::{
-    ClientOrganizationForm, DatabaseErrorKind, Error, GenerationOutcome, ManualClock, Store,
-    StoreConfig, UsageRecord,
-};
+use orgusage::clock::ManualClock;
+use orgusage::error::DatabaseErrorKind;
+use orgusage::{ClientOrganizationForm, Error, GenerationOutcome, Store, StoreConfig, UsageRecord};
 use orgusage_testkit::cluster::{PrivateCluster, ShutdownMode};
+use orgusage_testkit::start_day as day;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -32,10 +31,6 @@ const STALL: Duration = Duration::from_secs(60);
 /// More failed calls than this is a store that does not recover (each dead connection should
 /// fail at most once); the writers stop instead of filling memory for `STALL`.
 const RUNAWAY: usize = 10_000;
-
-fn day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2025, 7, 24).unwrap()
-}
 
 fn record(client: &str, writer: usize) -> UsageRecord {
     let user = format!("u{writer}");

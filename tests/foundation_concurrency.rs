@@ -102,7 +102,7 @@ fn unsupported_urls_are_configuration_errors() {
         matches!(
             err,
             Error::Database {
-                kind: orgusage::DatabaseErrorKind::Configuration,
+                kind: orgusage::error::DatabaseErrorKind::Configuration,
                 ..
             }
         ),

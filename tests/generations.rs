@@ -1,32 +1,16 @@
-//! Spec section 5, cases 17-21 and 49-52: exactly-once ingestion, the ledger and its cleanup,
+//! Exactly-once ingestion of OpenRouter generations, the ledger and its retention cleanup,
 //! on SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Barrier};
 
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use orgusage::{ClientOrganizationForm, Error, GenerationOutcome, Store, UsageRecord};
+use chrono::{Duration, TimeZone, Utc};
+use orgusage::{Error, GenerationOutcome, Store, UsageRecord};
 use orgusage_testkit::{TestStore, backend_tests};
+use orgusage_testkit::{client, date};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn client(store: &Store, name: &str) -> String {
-    let key = format!("sk-or-v1-{name}-0123456789");
-    store
-        .clients()
-        .create_client(
-            &ClientOrganizationForm::new(name),
-            &key.as_str().into(),
-            None,
-        )
-        .unwrap()
-        .id
-}
 
 fn gen_rec(c: &str) -> UsageRecord {
     UsageRecord::new(c, "u1", "or-u1", "openai/gpt-4.1")
@@ -72,7 +56,7 @@ fn remove_injected_failure(t: &TestStore) {
 }
 
 backend_tests! {
-    fn case17_duplicate_changes_nothing(t) {
+    fn duplicate_generation_changes_nothing(t) {
         let c = client(&t.store, "c1");
         let first = t.store.usage().record_generation("gen-1", &gen_rec(&c)).unwrap();
         let GenerationOutcome::Recorded(done) = first else { panic!("first must record") };
@@ -89,7 +73,7 @@ backend_tests! {
         assert_eq!(json, serde_json::json!({"status": "duplicate"}));
     }
 
-    fn case18_twenty_threads_same_thousand_ids(t) {
+    fn twenty_threads_recording_the_same_ids_record_each_once(t) {
         let c = client(&t.store, "c1");
         let threads = 20;
         let ids = 1000;
@@ -123,7 +107,7 @@ backend_tests! {
         assert_eq!(day_totals(&t.store, &c), (150 * ids as i64, ids as i64, dec!(0.003) * Decimal::from(ids)));
     }
 
-    fn case19_failure_after_ledger_insert_leaves_neither(t) {
+    fn failure_after_the_ledger_insert_rolls_back_both(t) {
         let c = client(&t.store, "c1");
         inject_failure_on_user_rows(t);
         let err = t.store.usage().record_generation("gen-3", &gen_rec(&c)).unwrap_err();
@@ -136,7 +120,7 @@ backend_tests! {
         assert_eq!(day_totals(&t.store, &c), (150, 1, dec!(0.003)));
     }
 
-    fn case20_ledger_error_is_an_error(t) {
+    fn ledger_database_error_is_an_error_never_false(t) {
         let c = client(&t.store, "c1");
         t.execute_sql("DROP TABLE processed_generations");
         assert!(matches!(t.store.usage().record_generation("gen-x", &gen_rec(&c)), Err(Error::Database { .. })));
@@ -144,7 +128,7 @@ backend_tests! {
         assert_eq!(day_totals(&t.store, &c), (0, 0, dec!(0)));
     }
 
-    fn case21_key_is_client_and_id_and_cost_is_raw(t) {
+    fn ledger_key_is_client_and_id_and_it_keeps_the_raw_cost(t) {
         let (c1, c2) = (client(&t.store, "c1"), client(&t.store, "c2"));
         t.store.usage().record_generation("gen-1", &gen_rec(&c1).markup_cost(dec!(1))).unwrap();
         assert!(!t.store.generations().is_generation_processed("gen-1", &c2).unwrap());
@@ -161,7 +145,7 @@ backend_tests! {
         assert!(t.store.generations().mark_generation_processed("gen-m", &c1, date(2025, 7, 1), dec!(-1), 10).is_err());
     }
 
-    fn case49_cleanup_boundary(t) {
+    fn cleanup_deletes_rows_older_than_the_cutoff_and_keeps_usage(t) {
         let c = client(&t.store, "c1");
         let now = Utc.with_ymd_and_hms(2025, 9, 1, 0, 0, 0).unwrap();
         for (days, tokens) in [(100, 1), (61, 2), (60, 4), (59, 8)] {
@@ -190,7 +174,7 @@ backend_tests! {
         assert_eq!(t.store.generations().cleanup_old_processed_generations(Some(60)).unwrap().records_deleted, 0);
     }
 
-    fn case50_cleanup_empty_ledger(t) {
+    fn cleanup_of_an_empty_ledger_reports_zeros(t) {
         let r = t.store.generations().cleanup_old_processed_generations(None).unwrap();
         assert!(r.success);
         assert_eq!((r.records_before, r.records_deleted, r.records_remaining), (0, 0, 0));
@@ -202,7 +186,7 @@ backend_tests! {
         }
     }
 
-    fn case51_cleanup_failure_is_reported_and_audited(t) {
+    fn cleanup_failure_is_reported_and_written_to_the_audit_log(t) {
         t.execute_sql("DROP TABLE processed_generations");
         let r = t.store.generations().cleanup_old_processed_generations(None).unwrap();
         assert!(!r.success);
@@ -212,7 +196,7 @@ backend_tests! {
         assert!(log[0].error_message.as_ref().is_some_and(|m| m.chars().count() <= 500));
     }
 
-    fn case52_stats_with_inclusive_dates(t) {
+    fn ledger_stats_use_inclusive_dates(t) {
         let (c1, c2) = (client(&t.store, "c1"), client(&t.store, "c2"));
         for (id, day) in [("a", date(2025, 6, 30)), ("b", date(2025, 7, 1)), ("c", date(2025, 7, 31)), ("d", date(2025, 8, 1))] {
             t.store.usage().record_generation(id, &gen_rec(&c1).on(day)).unwrap();

@@ -7,7 +7,8 @@ mod import_common;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use orgusage::{Error, ManualClock, Store, StoreConfig};
+use orgusage::clock::ManualClock;
+use orgusage::{Error, Store, StoreConfig};
 use orgusage_import::{
     DuplicateDayPolicy, ImportError, ImportOptions, ImportReport, LedgerCostRule, Target, import,
 };
@@ -79,7 +80,8 @@ import_tests! {
         // Live counters: one on a day with a row (not added), one imported, one empty.
         let live: Vec<_> = r.live_counters.iter().map(|l| (l.client_org_id.as_str(), l.counter_date.as_str(), l.action.as_str())).collect();
         assert_eq!(live, vec![("c_acme", "2025-07-02", "skipped_day_exists"), ("c_beta", "2025-07-03", "imported"), ("c_gamma", "2025-07-03", "skipped_empty")]);
-        // B22: beta's ledger day holds the marked-up cost and is converted back to raw.
+        // beta's ledger day holds the marked-up cost (the original's client manager stored it there)
+        // and is converted back to raw.
         assert_eq!(r.ledger_marked_up_days_total, 1);
         assert_eq!(r.ledger_marked_up_days[0].client_org_id, "c_beta");
         assert_eq!(r.ledger_rows_converted, 2);

@@ -19,7 +19,7 @@ fn generation(id: &str, user: &str, created_at: &str, cost: &str) -> Generation 
 }
 
 backend_tests! {
-    fn case05_deactivated_key_is_unknown_and_records_nothing(t) {
+    fn generation_of_a_deactivated_or_unknown_client_records_nothing(t) {
         let c = t.store.clients().create_client(&ClientOrganizationForm::new("gone"), &"sk-or-v1-gone-000".into(), None).unwrap();
         t.store.clients().deactivate_client(&c.id).unwrap();
         let g = generation("gen-a", "or-u1", "2025-07-24T10:00:00Z", "0.01");

@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use orgusage::db::KeyRing;
+use orgusage::error::EncryptionErrorKind;
 use orgusage::{
-    ClientOrganizationForm, ClientOrganizationUpdate, EncryptionErrorKind, Error,
-    GlobalSettingsForm, KeyRing, Secret, Store, StoreConfig,
+    ClientOrganizationForm, ClientOrganizationUpdate, Error, GlobalSettingsForm, Secret, Store,
+    StoreConfig,
 };
 use orgusage_db::admin::{stored_client_keys, stored_provisioning_key};
 use orgusage_testkit::{TestStore, backend_tests};

@@ -5,19 +5,15 @@
 
 use std::process::Command;
 
-use chrono::NaiveDate;
 use orgusage::{ClientOrganizationForm, Store, StoreConfig, UsageRecord};
 use orgusage_testkit::backend_tests;
+use orgusage_testkit::start_day as day;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 const PROCESSES: usize = 4;
 const PER_PROCESS: usize = 500;
 const GENERATIONS: usize = 1000;
-
-fn day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2025, 7, 24).unwrap()
-}
 
 /// The body of a child process: `ORGUSAGE_CHILD=usage;<url>;<client>;<index>`.
 #[test]

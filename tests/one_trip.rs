@@ -5,14 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chrono::NaiveDate;
 use orgusage::{ClientOrganizationForm, ClientOrganizationUpdate, Error, UsageRecord};
 use orgusage_testkit::backend_tests;
+use orgusage_testkit::start_day as day;
 use rust_decimal_macros::dec;
-
-fn day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2025, 7, 24).unwrap()
-}
 
 fn rec(c: &str, user: &str) -> UsageRecord {
     UsageRecord::new(c, user, "or", "m/a")

@@ -17,12 +17,7 @@ fn client(store: &Store, name: &str, limit: Option<Decimal>) -> String {
         monthly_limit: limit,
         ..ClientOrganizationForm::new(name)
     };
-    let key = format!("sk-or-v1-{name}-0123456789");
-    store
-        .clients()
-        .create_client(&form, &key.as_str().into(), None)
-        .unwrap()
-        .id
+    orgusage_testkit::client_with(store, form)
 }
 
 fn reserve(store: &Store, c: &str) -> String {

@@ -1,10 +1,9 @@
-//! PLN billing at the NBP rate (spec cases 53-58, bugs B30-B32), on SQLite and PostgreSQL, with
+//! PLN billing at the NBP rate of the last business day before each cost date (exact sums, one
+//! rounding, no invented rates, a Polish calendar for any year), on SQLite and PostgreSQL, with
 //! rates fetched over real HTTP from a loopback server that answers like api.nbp.pl.
 
 #![cfg(feature = "nbp-http")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,30 +11,17 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use orgusage::holidays::{is_polish_business_day, last_business_day_before};
+use orgusage::nbp::StaticRates;
 use orgusage::nbp::business_day_rates;
-use orgusage::{
-    ClientOrganizationForm, DailyRate, Decimal, Error, PlnBilling, PlnConfig, RateRule,
-    StaticRates, Store, UsageRecord, round_pln,
-};
+use orgusage::pln::{DailyRate, PlnBilling, PlnConfig, RateRule, round_pln};
+use orgusage::{Decimal, Error, Store, UsageRecord};
+use orgusage_stub_http::nbp::{Behaviour, FakeNbp, d, mid_for, usd_tables};
 use orgusage_testkit::backend_tests;
+use orgusage_testkit::client;
 use rust_decimal_macros::dec;
-use support::nbp_server::{Behaviour, FakeNbp, d, mid_for, usd_tables};
 
 const SONNET: &str = "anthropic/claude-sonnet-4";
 const GPT: &str = "openai/gpt-4.1";
-
-fn client(store: &Store, name: &str) -> String {
-    let key = format!("sk-or-v1-{}-0123456789", name.replace(' ', "_"));
-    let form = ClientOrganizationForm {
-        markup_rate: dec!(1.3),
-        ..ClientOrganizationForm::new(name)
-    };
-    store
-        .clients()
-        .create_client(&form, &key.as_str().into(), None)
-        .unwrap()
-        .id
-}
 
 fn billing(store: &Store, server: &FakeNbp, config: PlnConfig) -> PlnBilling {
     store.pln(Arc::new(server.client()), config).unwrap()
@@ -79,7 +65,7 @@ fn exact_pln(markup: Decimal, day: NaiveDate) -> Decimal {
 }
 
 backend_tests! {
-    fn case53_rate_of_the_last_business_day_before_d(t) {
+    fn cost_date_uses_the_rate_of_the_last_business_day_before_it(t) {
         let server = FakeNbp::usd_business_days();
         let pln = billing(&t.store, &server, PlnConfig::default());
         let cases = [
@@ -110,7 +96,7 @@ backend_tests! {
         assert_eq!(server.request_count(), cases.len());
     }
 
-    fn case55_timeouts_and_5xx_are_rate_unavailable_never_invented(t) {
+    fn timeouts_and_server_errors_are_rate_unavailable_never_an_invented_rate(t) {
         let server = FakeNbp::usd_business_days();
         let c = client(&t.store, "Acme");
         spend(&t.store, &c, "u1", SONNET, d(2025, 7, 21), dec!(0.1));
@@ -156,7 +142,7 @@ backend_tests! {
         assert_eq!(server.request_count(), before + 1);
     }
 
-    fn case55_no_table_in_the_window_says_whether_the_calendar_expected_it(t) {
+    fn no_table_in_the_window_says_whether_the_calendar_expected_one(t) {
         let server = FakeNbp::start(Vec::new());
         let pln = billing(&t.store, &server, PlnConfig::default());
         let (date, reason) = rate_unavailable(pln.rate_for(d(2025, 4, 22)));
@@ -167,7 +153,7 @@ backend_tests! {
         assert!(reason.contains("expected by the Polish calendar") && reason.contains("2002-01-02"), "{reason}");
     }
 
-    fn case56_half_up_on_exact_decimals(t) {
+    fn pln_rounds_half_up_on_exact_decimals(t) {
         let server = FakeNbp::start(business_day_rates("USD", d(2025, 3, 1), d(2025, 5, 30), |_| dec!(4.50)));
         let c = client(&t.store, "Acme");
         let rec = UsageRecord::new(&c, "u1", "or-u1", SONNET).on(d(2025, 4, 15)).raw_cost(dec!(0.15)).markup_cost(dec!(0.15));
@@ -178,10 +164,10 @@ backend_tests! {
         assert_eq!(lines, vec![(dec!(0.675), dec!(0.68)), (dec!(0.8775), dec!(0.88))]);
         assert_eq!((s.totals.pln_exact, s.totals.pln), (dec!(1.5525), dec!(1.55)));
         assert_eq!(s.totals.pln_of_rounded_lines, dec!(1.56), "lines rounded alone differ");
-        assert_eq!(orgusage::convert_to_pln(dec!(0.15), dec!(4.50)).unwrap(), dec!(0.68));
+        assert_eq!(orgusage::pln::convert_to_pln(dec!(0.15), dec!(4.50)).unwrap(), dec!(0.68));
     }
 
-    fn case57_month_is_the_exact_sum_of_days_rounded_once_and_never_reprices(t) {
+    fn month_is_the_exact_sum_of_days_rounded_once_and_never_reprices(t) {
         let server = FakeNbp::usd_business_days();
         let c = client(&t.store, "Kowalski");
         spend_days(&t.store, &c, d(2025, 7, 1), d(2025, 7, 24));
@@ -211,7 +197,7 @@ backend_tests! {
         assert_eq!(later.totals.pln_exact, exact + dec!(1.3) * dec!(9.9999));
     }
 
-    fn case58_second_request_for_a_date_within_the_ttl_makes_no_http_call(t) {
+    fn second_request_for_a_date_within_the_ttl_makes_no_http_call(t) {
         let server = FakeNbp::usd_business_days();
         set_clock(t, 2026, 1, 15, 12);
         let config = PlnConfig { cache_ttl: Duration::from_secs(600), ..PlnConfig::default() };
@@ -394,7 +380,7 @@ backend_tests! {
 }
 
 #[test]
-fn case54_polish_calendar_for_any_year() {
+fn polish_calendar_holds_for_any_year() {
     assert!(!is_polish_business_day(d(2026, 4, 6)), "Easter Monday 2026");
     assert!(
         !is_polish_business_day(d(2026, 6, 4)),

@@ -10,20 +10,18 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use orgusage::nbp::StaticRates;
 use orgusage::openrouter::Generation;
+use orgusage::pln::PlnConfig;
 use orgusage::{
-    ClientOrganizationForm, ClientRef, GenerationOutcome, PlnConfig, StaticRates, Store,
-    UsageRecord, UserClientMappingForm,
+    ClientOrganizationForm, ClientRef, GenerationOutcome, Store, UsageRecord, UserClientMappingForm,
 };
 use orgusage_testkit::backend_tests;
+use orgusage_testkit::date;
 use rust_decimal_macros::dec;
 
 const ALPHA_KEY: &str = "sk-or-v1-alpha-0123456789";
 const BETA_KEY: &str = "sk-or-v1-beta-0123456789";
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
 
 fn client(store: &Store, name: &str, key: &str, markup: rust_decimal::Decimal) -> String {
     let form = ClientOrganizationForm {

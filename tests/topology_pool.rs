@@ -8,28 +8,13 @@
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use chrono::{Duration as Days, NaiveDate};
-use orgusage::{ClientOrganizationForm, DatabaseErrorKind, Error, Store, StoreConfig, UsageRecord};
+use chrono::Duration as Days;
+use orgusage::error::DatabaseErrorKind;
+use orgusage::{Error, Store, StoreConfig, UsageRecord};
 use orgusage_db::admin;
 use orgusage_testkit::backend_tests;
+use orgusage_testkit::{client, start_day as day};
 use rust_decimal_macros::dec;
-
-fn day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2025, 7, 24).unwrap()
-}
-
-fn client(store: &Store, name: &str) -> String {
-    let key = format!("sk-or-v1-{name}-0123456789");
-    store
-        .clients()
-        .create_client(
-            &ClientOrganizationForm::new(name),
-            &key.as_str().into(),
-            None,
-        )
-        .unwrap()
-        .id
-}
 
 fn rec(c: &str, user: &str) -> UsageRecord {
     UsageRecord::new(c, user, format!("or-{user}"), "openai/gpt-4.1")

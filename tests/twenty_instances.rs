@@ -11,12 +11,12 @@
 #![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use orgusage_testkit::start_day as day;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use orgusage::{ClientOrganizationForm, Decimal, Store, StoreConfig, UsageRecord};
 use orgusage_db::budget::DEFAULT_POSTGRES_POOL;
@@ -31,10 +31,6 @@ const COST: Decimal = dec!(0.000012345);
 
 /// One variant at a time: together they would need the server's connections twice.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2025, 7, 24).unwrap()
-}
 
 /// A child: `ORGUSAGE_TWENTY_CHILD=<url>;<pgbouncer 0|1>;<client>;<index>`. Any failed call
 /// panics, so the process exits non-zero and the parent fails.

@@ -1,4 +1,6 @@
-//! Spec section 5, cases 10-16 and the write side of ClientUsageDb, on SQLite and PostgreSQL.
+//! Recording usage (the write side of `ClientUsageDb`): one record updates the client, user and
+//! model rows of the client's day exactly, concurrent writers lose nothing, markup is taken at
+//! recording time, bad input writes nothing; on SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,6 +9,7 @@ use std::sync::{Arc, Barrier};
 use chrono::{NaiveDate, TimeZone, Utc};
 use orgusage::{ClientOrganizationForm, ClientOrganizationUpdate, Error, Store, UsageRecord};
 use orgusage_testkit::backend_tests;
+use orgusage_testkit::{client, date};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -14,24 +17,7 @@ type ErrCheck = fn(&Error) -> bool;
 
 const SONNET: &str = "anthropic/claude-sonnet-4";
 
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn client(store: &Store, name: &str) -> String {
-    let key = format!("sk-or-v1-{name}-0123456789");
-    store
-        .clients()
-        .create_client(
-            &ClientOrganizationForm::new(name),
-            &key.as_str().into(),
-            None,
-        )
-        .unwrap()
-        .id
-}
-
-fn case10_record(c1: &str) -> UsageRecord {
+fn sonnet_request_on_24_july(c1: &str) -> UsageRecord {
     UsageRecord::new(c1, "u1", "or-u1", SONNET)
         .on(date(2025, 7, 24))
         .tokens(1000, 500)
@@ -72,9 +58,9 @@ fn levels(
 }
 
 backend_tests! {
-    fn case10_one_record_updates_three_levels(t) {
+    fn one_record_updates_the_client_user_and_model_rows(t) {
         let c1 = client(&t.store, "c1");
-        let done = t.store.usage().record_usage(&case10_record(&c1)).unwrap();
+        let done = t.store.usage().record_usage(&sonnet_request_on_24_july(&c1)).unwrap();
         assert_eq!((done.usage_date, done.total_tokens, done.markup_cost), (date(2025, 7, 24), 1500, dec!(0.013)));
         for level in levels(&t.store, &c1, "u1", SONNET, date(2025, 7, 24)) {
             assert_eq!(level, (1500, 1, dec!(0.01), dec!(0.013)));
@@ -86,16 +72,16 @@ backend_tests! {
         assert_eq!(day[0].primary_model.as_deref(), Some(SONNET));
     }
 
-    fn case11_second_call_adds(t) {
+    fn a_second_record_adds_to_the_same_rows(t) {
         let c1 = client(&t.store, "c1");
-        t.store.usage().record_usage(&case10_record(&c1)).unwrap();
-        t.store.usage().record_usage(&case10_record(&c1)).unwrap();
+        t.store.usage().record_usage(&sonnet_request_on_24_july(&c1)).unwrap();
+        t.store.usage().record_usage(&sonnet_request_on_24_july(&c1)).unwrap();
         for level in levels(&t.store, &c1, "u1", SONNET, date(2025, 7, 24)) {
             assert_eq!(level, (3000, 2, dec!(0.02), dec!(0.026)));
         }
     }
 
-    fn case12_concurrent_writers_lose_nothing(t) {
+    fn concurrent_writers_on_two_instances_lose_nothing(t) {
         let c1 = client(&t.store, "c1");
         let threads = 4;
         let per = 50;
@@ -119,7 +105,7 @@ backend_tests! {
         }
     }
 
-    fn case13_ten_tenths_are_exactly_one(t) {
+    fn ten_records_of_a_tenth_sum_to_exactly_one(t) {
         let c1 = client(&t.store, "c1");
         for _ in 0..10 {
             t.store.usage().record_usage(&UsageRecord::new(&c1, "u1", "or-u1", SONNET).on(date(2025, 7, 24)).raw_cost(dec!(0.1))).unwrap();
@@ -129,7 +115,7 @@ backend_tests! {
         assert_eq!(serde_json::to_value(&d).unwrap()["markup_cost"], serde_json::json!("1.3"));
     }
 
-    fn case14_markup_uses_the_rate_at_recording_time(t) {
+    fn markup_uses_the_rate_at_recording_time_and_history_never_reprices(t) {
         let c1 = client(&t.store, "c1");
         let rec = UsageRecord::new(&c1, "u1", "or-u1", SONNET).on(date(2025, 7, 24)).raw_cost(dec!(0.0123));
         assert_eq!(t.store.usage().record_usage(&rec).unwrap().markup_cost, dec!(0.01599));
@@ -141,7 +127,7 @@ backend_tests! {
         assert_eq!(d.markup_cost, dec!(0.21599));
     }
 
-    fn case15_bad_input_writes_nothing(t) {
+    fn invalid_or_overflowing_records_and_unknown_clients_write_nothing(t) {
         let c1 = client(&t.store, "c1");
         let inactive = client(&t.store, "gone");
         t.store.clients().deactivate_client(&inactive).unwrap();
@@ -166,7 +152,7 @@ backend_tests! {
         assert!(t.store.usage().get_daily_usage(&inactive, date(2025, 1, 1), date(2025, 12, 31)).unwrap().is_empty());
     }
 
-    fn case16_unique_users_counts_distinct_users(t) {
+    fn unique_users_counts_distinct_users_and_primary_model_has_most_tokens(t) {
         let c1 = client(&t.store, "c1");
         let day = date(2025, 7, 24);
         for _ in 0..5 {

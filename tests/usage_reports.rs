@@ -1,42 +1,26 @@
-//! Spec section 5, cases 34-48: stats, month totals, history, by user, by model, billing,
-//! health checks; on SQLite and PostgreSQL.
+//! The read side of `ClientUsageDb`: stats, month totals, daily history, usage by user and by
+//! model, billing of all clients, health checks and the rollover no-ops; on SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use orgusage::{ClientOrganizationForm, ClientOrganizationUpdate, Error, Store, UsageRecord};
+use orgusage::{ClientOrganizationUpdate, Error, Store, UsageRecord};
 use orgusage_testkit::backend_tests;
+use orgusage_testkit::{client, date};
 use rust_decimal_macros::dec;
 
 const SONNET: &str = "anthropic/claude-sonnet-4";
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn client(store: &Store, name: &str) -> String {
-    let key = format!("sk-or-v1-{}-0123456789", name.replace(' ', "_"));
-    store
-        .clients()
-        .create_client(
-            &ClientOrganizationForm::new(name),
-            &key.as_str().into(),
-            None,
-        )
-        .unwrap()
-        .id
-}
 
 fn rec(c: &str, user: &str, model: &str, day: NaiveDate) -> UsageRecord {
     UsageRecord::new(c, user, format!("or-{user}"), model).on(day)
 }
 
-fn stats(store: &Store, c: &str) -> orgusage::ClientUsageStatsResponse {
+fn stats(store: &Store, c: &str) -> orgusage::usage::ClientUsageStatsResponse {
     futures_lite::future::block_on(store.usage().get_usage_stats_by_client(c, None)).unwrap()
 }
 
 backend_tests! {
-    fn case34_month_total_today_once(t) {
+    fn month_total_counts_today_once(t) {
         // The clock stands at 2025-07-24T10:00Z: today is 24 July in Warsaw.
         let c = client(&t.store, "c1");
         t.store.usage().record_usage(&rec(&c, "u1", SONNET, date(2025, 7, 23)).tokens(5000, 0).markup_cost(dec!(0.195))).unwrap();
@@ -50,7 +34,7 @@ backend_tests! {
         assert_eq!(s.today.last_updated, "12:00:00", "10:00Z is 12:00 CEST");
     }
 
-    fn case36_no_usage(t) {
+    fn stats_of_a_client_without_usage_are_zero(t) {
         let c = client(&t.store, "Empty Co");
         let s = stats(&t.store, &c);
         assert_eq!((s.today.tokens, s.today.cost, s.today.requests, s.today.last_updated.as_str()), (0, dec!(0), 0, "No usage today"));
@@ -64,7 +48,7 @@ backend_tests! {
         assert!(matches!(futures_lite::future::block_on(t.store.usage().get_usage_stats_by_client("nope", None)), Err(Error::NotFound { .. })));
     }
 
-    fn case37_history_bounded_and_future_excluded(t) {
+    fn daily_history_is_thirty_days_newest_first_without_future_days(t) {
         let c = client(&t.store, "c1");
         for back in 0..40 {
             let day = date(2025, 7, 24) - Duration::days(back);
@@ -82,7 +66,7 @@ backend_tests! {
         assert_eq!(item, serde_json::json!({"date": "2025-07-24", "tokens": 10, "cost": "0.01", "requests": 1}));
     }
 
-    fn case38_reads_have_no_side_effects(t) {
+    fn reports_and_health_checks_write_nothing(t) {
         let c = client(&t.store, "c1");
         t.store.usage().record_usage(&rec(&c, "u1", SONNET, date(2025, 7, 24)).tokens(10, 0)).unwrap();
         let before = t.store.usage().get_daily_usage(&c, date(2025, 1, 1), date(2025, 12, 31)).unwrap();
@@ -96,7 +80,7 @@ backend_tests! {
         assert_eq!(t.store.usage().get_daily_usage(&c, date(2025, 1, 1), date(2025, 12, 31)).unwrap(), before);
     }
 
-    fn case39_health_check_detects_a_second_source(t) {
+    fn health_check_detects_double_counting_from_a_second_writer(t) {
         let c = client(&t.store, "c1");
         t.store.usage().record_usage(&rec(&c, "u1", SONNET, date(2025, 7, 24)).tokens(100, 0).raw_cost(dec!(0.1))).unwrap();
         let healthy = t.store.usage().create_month_total_health_check(&c).unwrap();
@@ -122,7 +106,7 @@ backend_tests! {
         assert_eq!(unknown.checks[0].status, "failed");
     }
 
-    fn case40_41_rollover_is_idempotent(t) {
+    fn rollover_calls_are_idempotent_no_ops(t) {
         let c = client(&t.store, "c1");
         t.store.usage().record_usage(&rec(&c, "u1", SONNET, date(2025, 7, 23)).tokens(10, 0)).unwrap();
         let before = t.store.usage().get_daily_usage(&c, date(2025, 7, 1), date(2025, 7, 31)).unwrap();
@@ -137,7 +121,7 @@ backend_tests! {
         assert!(matches!(t.store.usage().perform_timezone_aware_rollover_by_client("nope"), Err(Error::NotFound { .. })));
     }
 
-    fn case42_by_user_defaults_to_the_warsaw_month(t) {
+    fn usage_by_user_defaults_to_the_clients_month_to_date(t) {
         let c = client(&t.store, "c1");
         t.store.usage().record_usage(&rec(&c, "u1", SONNET, date(2025, 7, 2)).markup_cost(dec!(0.2))).unwrap();
         t.store.usage().record_usage(&rec(&c, "u1", SONNET, date(2025, 7, 3)).markup_cost(dec!(0.3))).unwrap();
@@ -155,7 +139,7 @@ backend_tests! {
         assert!(t.store.usage().get_usage_by_user(&c, None, None).unwrap().is_empty());
     }
 
-    fn case43_ranges_are_inclusive(t) {
+    fn report_ranges_are_inclusive_and_a_reversed_range_is_invalid(t) {
         let c = client(&t.store, "c1");
         for day in [date(2025, 7, 1), date(2025, 7, 10), date(2025, 7, 11)] {
             t.store.usage().record_usage(&rec(&c, "u1", SONNET, day).tokens(1, 0)).unwrap();
@@ -170,7 +154,7 @@ backend_tests! {
         ));
     }
 
-    fn case44_every_model_with_usage_is_listed(t) {
+    fn usage_by_model_lists_every_model_with_usage(t) {
         let c = client(&t.store, "c1");
         t.store.usage().record_usage(&rec(&c, "u1", "anthropic/claude-3.5-sonnet", date(2025, 7, 3)).markup_cost(dec!(0.5)).provider("anthropic")).unwrap();
         t.store.usage().record_usage(&rec(&c, "u1", "openai/gpt-4", date(2025, 7, 3)).markup_cost(dec!(0.5))).unwrap();
@@ -185,7 +169,7 @@ backend_tests! {
         }
     }
 
-    fn case45_clients_are_isolated(t) {
+    fn reports_never_show_another_clients_usage(t) {
         let (c1, c2) = (client(&t.store, "c1"), client(&t.store, "c2"));
         t.store.usage().record_usage(&rec(&c2, "u9", "x/secret-model", date(2025, 7, 3)).tokens(50, 0).raw_cost(dec!(1))).unwrap();
         t.store.usage().record_usage(&rec(&c1, "u1", SONNET, date(2025, 7, 3)).tokens(5, 0).raw_cost(dec!(1))).unwrap();
@@ -197,7 +181,7 @@ backend_tests! {
         assert_eq!(c1_row.total_tokens, 5);
     }
 
-    fn case46_47_48_billing(t) {
+    fn billing_of_all_clients_skips_idle_and_deactivated_and_sums_margins(t) {
         let c1 = client(&t.store, "c1");
         let idle = client(&t.store, "idle");
         let gone = client(&t.store, "gone");
@@ -238,7 +222,7 @@ backend_tests! {
     fn catalogue_adds_zero_rows(t) {
         let c = client(&t.store, "c1");
         let store = orgusage::Store::open(
-            orgusage::StoreConfig::new(t.url.clone()).clock(t.clock.clone()).model_catalogue([orgusage::CatalogueModel {
+            orgusage::StoreConfig::new(t.url.clone()).clock(t.clock.clone()).model_catalogue([orgusage::usage::CatalogueModel {
                 model_name: "google/gemini-2.5-pro".into(),
                 provider: Some("google".into()),
             }]),

@@ -1,8 +1,8 @@
 //! The per-call raw-SQL floor shared by the throughput benches (`batch`, `group_commit`): the
 //! very statements the library sends for one record (billing `SELECT`, the user upsert with
 //! `RETURNING`, the client-day upsert counting `unique_users`, the model upsert) as plain
-//! prepared statements in one transaction on a dedicated connection. `record_usage.rs` keeps its
-//! own copy with more variants.
+//! prepared statements in one transaction on a dedicated connection. `record_usage.rs` and
+//! `generations.rs` share [`Req`] and [`Day`] and keep floors of their own with more variants.
 
 use chrono::NaiveDate;
 use diesel::RunQueryDsl;
@@ -15,24 +15,34 @@ use super::{MODELS, RawRef, Val, in_tx, stmt, with_raw};
 const SEL_BILLING: &str = "SELECT timezone, markup_rate, monthly_limit, is_active \
      FROM client_organizations WHERE id = ? LIMIT ?";
 
-/// One request: the library's record and the values the floor binds.
+/// One request: the library's record and the values the floor binds. The `record_usage` and
+/// `generations` benches bind the same values in their own floors.
 pub struct Req {
     /// What the library is given.
     pub record: UsageRecord,
-    client: String,
-    user: String,
-    or_user: String,
-    model: &'static str,
-    provider: &'static str,
-    input: i64,
-    output: i64,
-    raw: i64,
-    markup: i64,
+    pub client: String,
+    pub user: String,
+    pub or_user: String,
+    pub model: &'static str,
+    pub provider: &'static str,
+    pub input: i64,
+    pub output: i64,
+    pub raw: i64,
+    pub markup: i64,
 }
 
 impl Req {
     /// User `user` of `client` calling model number `model` on `date`.
     pub fn new(client: &str, user: usize, model: usize, date: NaiveDate) -> Self {
+        let r = Self::today(client, user, model);
+        Self {
+            record: r.record.on(date),
+            ..r
+        }
+    }
+
+    /// The same request booked on the store clock's today (the record names no date).
+    pub fn today(client: &str, user: usize, model: usize) -> Self {
         let (model, provider) = MODELS[model];
         let (input, output) = (800 + 37 * user as i64, 200 + 11 * user as i64);
         // raw cost in nano-USD, a multiple of 10 so that x1.3 is exact
@@ -41,7 +51,6 @@ impl Req {
         let or_user = format!("or-{user_id}");
         Self {
             record: UsageRecord::new(client, &user_id, &or_user, model)
-                .on(date)
                 .tokens(input, output)
                 .raw_cost(Decimal::new(raw, 9))
                 .provider(provider),
@@ -56,6 +65,13 @@ impl Req {
             markup: raw / 10 * 13,
         }
     }
+}
+
+/// The day (client-local today of the test clock) and `now` every record is booked with.
+#[derive(Clone, Copy)]
+pub struct Day {
+    pub date: NaiveDate,
+    pub now: i64,
 }
 
 /// One record as plain SQL in one transaction (`BEGIN IMMEDIATE` on SQLite).

@@ -398,7 +398,7 @@ pub fn create_client(store: &orgusage::Store, name: &str) -> String {
 
 /// The client-local "today" of the test clock (Europe/Warsaw) and the clock's Unix seconds.
 pub fn today_and_now(t: &TestStore) -> (NaiveDate, i64) {
-    use orgusage::Clock;
+    use orgusage::clock::Clock;
     let now = t.clock.now();
     let tz = orgusage::timezone::parse_timezone("Europe/Warsaw").expect("zone");
     (orgusage::timezone::local_date_at(tz, now), now.timestamp())

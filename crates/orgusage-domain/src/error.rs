@@ -38,10 +38,13 @@ pub enum Error {
         /// The id that was not found.
         id: String,
     },
-    /// `orgusage::init` has not been called yet.
-    #[error("orgusage is not initialized: call orgusage::init(database_url) first")]
+    /// `orgusage::init` has not been called yet and `ORGUSAGE_DATABASE_URL` is unset or empty.
+    #[error(
+        "orgusage is not initialized: call orgusage::init(database_url) first or set ORGUSAGE_DATABASE_URL"
+    )]
     NotInitialized,
-    /// `orgusage::init` was called a second time.
+    /// `orgusage::init` was called after the process-wide store was already opened (by an
+    /// earlier `init`, whatever its URL, or by a handle from `ORGUSAGE_DATABASE_URL`).
     #[error("orgusage is already initialized")]
     AlreadyInitialized,
     /// No exchange rate could be obtained for a cost date: the rate source (NBP) failed or has

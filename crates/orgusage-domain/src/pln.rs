@@ -155,7 +155,7 @@ pub fn round_pln(amount: Decimal) -> Decimal {
     rounded
 }
 
-/// Converts a USD amount at `rate` and rounds the result once (case 56).
+/// Converts a USD amount at `rate` and rounds the result once.
 ///
 /// The amount is taken at storage precision (rounded half-up to 1e-9 like every stored amount);
 /// a rate with more than 9 decimal places is rejected rather than rounded.

@@ -12,7 +12,7 @@
 //! * **"Now" comes from an injected [`Clock`]** (bug B12). Every `*_with` function takes the clock
 //!   and nothing is cached, so "today" advances in a long-running process. The plain functions use
 //!   [`SystemClock`] and exist only for parity with the original API.
-//! * **Only canonical IANA names are accepted** (bug B40, case 31). A stored client timezone must be
+//! * **Only canonical IANA names are accepted** (bug B40). A stored client timezone must be
 //!   `UTC` or `Area/Location[/Sub]` with a real IANA area (`Europe/Warsaw`,
 //!   `America/Argentina/Buenos_Aires`), matched case-sensitively. Legacy aliases such as `CET`,
 //!   `Poland`, `EST5EDT`, `US/Eastern` or `Etc/GMT+1` are rejected even though tzdata knows them:
@@ -494,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn case22_january_end_books_to_february_at_cet_midnight() {
+    fn january_end_books_to_february_at_cet_midnight() {
         assert_books_to(&[
             ("2025-01-31T22:59:59Z", "2025-01-31"),
             ("2025-01-31T23:00:00Z", "2025-02-01"),
@@ -503,7 +503,7 @@ mod tests {
     }
 
     #[test]
-    fn case23_march_end_in_cest() {
+    fn march_end_books_to_april_at_cest_midnight() {
         assert_books_to(&[
             ("2025-03-31T21:59:59Z", "2025-03-31"),
             ("2025-03-31T22:00:00Z", "2025-04-01"),
@@ -512,7 +512,7 @@ mod tests {
     }
 
     #[test]
-    fn case24_spring_dst_day_is_23_hours() {
+    fn spring_dst_day_is_23_hours() {
         assert_eq!(wall("2025-03-30T00:59:59Z"), "2025-03-30 01:59:59 CET");
         assert_eq!(wall("2025-03-30T01:00:00Z"), "2025-03-30 03:00:00 CEST");
         assert_day(
@@ -531,7 +531,7 @@ mod tests {
     }
 
     #[test]
-    fn case25_autumn_dst_day_is_25_hours() {
+    fn autumn_dst_day_is_25_hours() {
         assert_day(
             "2025-10-26",
             "2025-10-25T22:00:00Z",
@@ -549,7 +549,7 @@ mod tests {
     }
 
     #[test]
-    fn case26_october_end_and_november_start() {
+    fn october_end_books_to_november_at_cet_midnight() {
         assert_books_to(&[
             ("2025-10-31T22:59:59Z", "2025-10-31"),
             ("2025-10-31T23:00:00Z", "2025-11-01"),
@@ -557,7 +557,7 @@ mod tests {
     }
 
     #[test]
-    fn case27_year_rollover() {
+    fn new_year_books_to_january_at_cet_midnight() {
         assert_books_to(&[
             ("2025-12-31T22:59:59Z", "2025-12-31"),
             ("2025-12-31T23:00:00Z", "2026-01-01"),
@@ -565,7 +565,7 @@ mod tests {
     }
 
     #[test]
-    fn case28_dst_rules_hold_in_2026() {
+    fn dst_rules_hold_in_2026() {
         assert_eq!(wall("2026-03-29T01:00:00Z"), "2026-03-29 03:00:00 CEST");
         assert_eq!(wall("2026-10-25T01:00:00Z"), "2026-10-25 02:00:00 CET");
         assert_day(
@@ -583,7 +583,7 @@ mod tests {
     }
 
     #[test]
-    fn case29_today_follows_the_clock_across_a_month_boundary() {
+    fn today_follows_the_clock_across_a_month_boundary() {
         let clock = ManualClock::new(utc("2025-05-31T21:59:00Z"));
         let today = |c: &ManualClock| get_client_local_date_with(c, DEFAULT_TIMEZONE).unwrap();
         let start = |c: &ManualClock| get_client_month_start_with(c, DEFAULT_TIMEZONE).unwrap();
@@ -597,7 +597,7 @@ mod tests {
     }
 
     #[test]
-    fn case30_new_york_is_still_in_february() {
+    fn new_york_is_still_in_february_when_warsaw_is_in_march() {
         let clock = ManualClock::new(utc("2025-03-01T03:00:00Z"));
         let start = get_client_month_start_with(&clock, "America/New_York").unwrap();
         assert_eq!(start, date("2025-02-01"));
@@ -606,7 +606,7 @@ mod tests {
     }
 
     #[test]
-    fn case31_only_canonical_iana_names_are_valid() {
+    fn only_canonical_iana_names_are_valid() {
         let valid = "Europe/Warsaw UTC America/New_York America/Argentina/Buenos_Aires \
                      Asia/Kolkata Australia/Lord_Howe Antarctica/Troll Arctic/Longyearbyen";
         for ok in valid.split_whitespace() {
@@ -640,7 +640,7 @@ mod tests {
     }
 
     #[test]
-    fn case32_polish_business_hours() {
+    fn polish_business_hours_and_holidays() {
         let summer = get_polish_business_hours_info_at(utc("2025-07-15T08:00:00Z"));
         let expected = PolishBusinessHoursInfo {
             current_time_poland: "2025-07-15 10:00:00 CEST".into(),
@@ -672,7 +672,7 @@ mod tests {
     }
 
     #[test]
-    fn case33_polish_month_names() {
+    fn polish_month_names() {
         let expected = "Styczeń Luty Marzec Kwiecień Maj Czerwiec Lipiec Sierpień Wrzesień \
                         Październik Listopad Grudzień";
         let expected: Vec<&str> = expected.split_whitespace().collect();

@@ -1,6 +1,6 @@
 //! Case 58: a second rate request for the same date within the TTL makes no HTTP call.
 
-mod common;
+use orgusage_stub_http::nbp as common;
 
 use std::sync::Arc;
 use std::time::Duration;

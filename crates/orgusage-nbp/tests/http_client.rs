@@ -1,6 +1,6 @@
 //! `NbpClient` against a loopback server that answers like api.nbp.pl.
 
-mod common;
+use orgusage_stub_http::nbp as common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
-//! The "last business day before D" rule (case 53, 55) over HTTP, against a fake NBP whose
+//! The "last business day before D" rule over HTTP, against a fake NBP whose
 //! tables exist only on Polish business days.
 
-mod common;
+use orgusage_stub_http::nbp as common;
 
 use std::time::Duration;
 

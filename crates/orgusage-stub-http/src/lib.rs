@@ -16,6 +16,11 @@
 //! assert_eq!(server.request_count(), 0);
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "nbp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nbp")))]
+pub mod nbp;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -18,9 +18,13 @@
 use std::sync::{Arc, OnceLock};
 
 pub mod cluster;
+mod fixtures;
+
+pub use fixtures::{client, client_key, client_with, date, start_day};
 
 use chrono::{DateTime, TimeZone, Utc};
-pub use orgusage::{ManualClock, Store, StoreConfig};
+pub use orgusage::clock::ManualClock;
+pub use orgusage::{Store, StoreConfig};
 
 /// The default PostgreSQL URL of the test suite.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -139,7 +143,7 @@ pub fn default_start() -> DateTime<Utc> {
 /// decides whether a commit survives a power loss, which no test can cause, and an fsync per
 /// commit (about 4 ms on the CI disk) would make the suite many times slower.
 pub fn sqlite() -> TestStore {
-    sqlite_with(|config| config.sqlite_synchronous(orgusage::SqliteSynchronous::Normal))
+    sqlite_with(|config| config.sqlite_synchronous(orgusage::db::SqliteSynchronous::Normal))
 }
 
 /// Like [`sqlite`], with `configure` applied to the store's config (e.g. a durability level).
@@ -198,7 +202,15 @@ fn under_ci() -> bool {
 }
 
 /// False (after printing `SKIP postgres: …`) when no server answers; panics under `CI=true`.
-fn postgres_available() -> bool {
+/// Also false when this crate was built without its `postgres` feature (a single-backend
+/// build such as `--no-default-features --features sqlite`), under CI too: such a build cannot
+/// open PostgreSQL at all. For tests that set up PostgreSQL themselves (e.g. the importer's
+/// source and target schemas); [`postgres`] and [`postgres_database`] call it.
+pub fn postgres_available() -> bool {
+    if !cfg!(feature = "postgres") {
+        eprintln!("SKIP postgres: built without the `postgres` feature");
+        return false;
+    }
     if let Err(reason) = postgres_reachable() {
         if under_ci() {
             panic!(
@@ -271,6 +283,10 @@ pub fn pgbouncer_url_for(name: &str) -> Option<String> {
 }
 
 fn pgbouncer_base() -> Option<String> {
+    if !cfg!(feature = "postgres") {
+        eprintln!("SKIP pgbouncer: built without the `postgres` feature");
+        return None;
+    }
     let Some(url) = pgbouncer_url() else {
         eprintln!("SKIP pgbouncer: ORGUSAGE_TEST_PGBOUNCER_URL is not set");
         return None;
@@ -367,60 +383,42 @@ pub fn postgres_with(configure: impl FnOnce(StoreConfig) -> StoreConfig) -> Opti
 #[macro_export]
 macro_rules! backend_tests {
     (pgbouncer; $( $(#[$meta:meta])* fn $name:ident($t:ident) $body:block )*) => {
-        $(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
+        $( $crate::backend_tests!(@one [pgbouncer] $(#[$meta])* fn $name($t) $body); )*
+    };
+    ($( $(#[$meta:meta])* fn $name:ident($t:ident) $body:block )*) => {
+        $( $crate::backend_tests!(@one [] $(#[$meta])* fn $name($t) $body); )*
+    };
+    // One test: `mod $name` with a test function per backend (and `pgbouncer` when asked).
+    (@one [$($pgbouncer:ident)?] $(#[$meta:meta])* fn $name:ident($t:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
 
-                $(#[$meta])*
-                #[allow(clippy::unwrap_used, clippy::expect_used)]
-                fn run($t: &$crate::TestStore) $body
+            $(#[$meta])*
+            #[allow(clippy::unwrap_used, clippy::expect_used)]
+            fn run($t: &$crate::TestStore) $body
 
-                #[test]
-                fn sqlite() {
-                    let t = $crate::sqlite();
+            #[test]
+            fn sqlite() {
+                let t = $crate::sqlite();
+                run(&t);
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(t) = $crate::postgres() {
                     run(&t);
                 }
+            }
 
+            $(
                 #[test]
-                fn postgres() {
-                    if let Some(t) = $crate::postgres() {
-                        run(&t);
-                    }
-                }
-
-                #[test]
-                fn pgbouncer() {
+                fn $pgbouncer() {
                     if let Some(t) = $crate::pgbouncer() {
                         run(&t);
                     }
                 }
-            }
-        )*
-    };
-    ($( $(#[$meta:meta])* fn $name:ident($t:ident) $body:block )*) => {
-        $(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                $(#[$meta])*
-                #[allow(clippy::unwrap_used, clippy::expect_used)]
-                fn run($t: &$crate::TestStore) $body
-
-                #[test]
-                fn sqlite() {
-                    let t = $crate::sqlite();
-                    run(&t);
-                }
-
-                #[test]
-                fn postgres() {
-                    if let Some(t) = $crate::postgres() {
-                        run(&t);
-                    }
-                }
-            }
-        )*
+            )?
+        }
     };
 }

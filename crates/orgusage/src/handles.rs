@@ -1,5 +1,7 @@
-//! The five singleton-style handles of the original module, acting on the global store installed
-//! by [`init`](crate::init). Before `init` every method answers [`Error::NotInitialized`].
+//! The five singleton-style handles of the original module, acting on the process-wide store:
+//! the one installed by [`init`](crate::init), else the one opened from `ORGUSAGE_DATABASE_URL`
+//! on first use (see [`global_store`](crate::global_store)). With neither, every method answers
+//! [`Error::NotInitialized`].
 
 use orgusage_domain::{
     ClientOrganization, ClientOrganizationForm, ClientOrganizationUpdate, Error, GlobalSettings,
@@ -21,7 +23,7 @@ use orgusage_domain::generations::{
     CleanupStatsResult, GenerationOutcome, ProcessedGenerationStats,
 };
 
-use crate::global::store;
+use crate::global::global_store as store;
 
 /// `GlobalSettingsDB` of the original: the single settings row.
 #[derive(Debug, Clone, Copy, Default)]
@@ -129,12 +131,34 @@ fn _assert_error_is_send_sync() {
     is::<Error>();
 }
 
+/// The answer of a batch method when the store cannot be had: `n` items, each the error of
+/// opening it. [`Error`] is not `Clone`; the first item carries it as it is, the others a copy
+/// of its kind and message.
+fn every_item<T>(first: Error, n: usize) -> Vec<Result<T>> {
+    let copy = || match &first {
+        Error::NotInitialized => Error::NotInitialized,
+        Error::Database { kind, source } => Error::Database {
+            kind: *kind,
+            source: source.to_string().into(),
+        },
+        other => Error::Database {
+            kind: orgusage_domain::DatabaseErrorKind::Configuration,
+            source: other.to_string().into(),
+        },
+    };
+    let mut items: Vec<Result<T>> = (1..n).map(|_| Err(copy())).collect();
+    if n > 0 {
+        items.insert(0, Err(first));
+    }
+    items
+}
+
 /// `ClientUsageDB` of the original: usage recording and reports.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClientUsageDb;
 
 impl ClientUsageDb {
-    /// Records one request (see [`crate::Usage::record_usage`]).
+    /// Records one request (see [`Usage::record_usage`](crate::usage::Usage::record_usage)).
     pub fn record_usage(&self, record: &UsageRecord) -> Result<RecordedUsage> {
         store()?.usage().record_usage(record)
     }
@@ -148,27 +172,26 @@ impl ClientUsageDb {
         store()?.usage().record_generation(generation_id, record)
     }
 
-    /// Records many requests (see [`crate::Usage::record_usage_batch`]). Before `init` every
-    /// item is `Err(NotInitialized)`.
+    /// Records many requests (see [`Usage::record_usage_batch`](crate::usage::Usage::record_usage_batch)).
+    /// When the store cannot be had, every item carries that error (`NotInitialized` before
+    /// `init` without `ORGUSAGE_DATABASE_URL`).
     pub fn record_usage_batch(&self, records: &[UsageRecord]) -> Vec<Result<RecordedUsage>> {
         match store() {
             Ok(s) => s.usage().record_usage_batch(records),
-            Err(_) => records.iter().map(|_| Err(Error::NotInitialized)).collect(),
+            Err(e) => every_item(e, records.len()),
         }
     }
 
-    /// Records many generations exactly once (see [`crate::Usage::record_generations`]).
-    /// Before `init` every item is `Err(NotInitialized)`.
+    /// Records many generations exactly once (see
+    /// [`Usage::record_generations`](crate::usage::Usage::record_generations)). When the store
+    /// cannot be had, every item carries that error.
     pub fn record_generations(
         &self,
         generations: &[(String, UsageRecord)],
     ) -> Vec<Result<GenerationOutcome>> {
         match store() {
             Ok(s) => s.usage().record_generations(generations),
-            Err(_) => generations
-                .iter()
-                .map(|_| Err(Error::NotInitialized))
-                .collect(),
+            Err(e) => every_item(e, generations.len()),
         }
     }
 

@@ -90,7 +90,7 @@ impl Store {
 
     /// Records many OpenRouter generation records of one client exactly once, as
     /// [`Store::ingest_generation`] does one by one, but written by
-    /// [`Usage::record_generations`](crate::Usage::record_generations): one transaction per
+    /// [`Usage::record_generations`](crate::usage::Usage::record_generations): one transaction per
     /// chunk, each daily row written once. The client and each distinct OpenRouter user's
     /// mapping are looked up once for the whole call.
     ///

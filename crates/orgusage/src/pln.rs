@@ -14,8 +14,17 @@
 //!
 //! A rate that can still change (its rule day is today or later and that day's table is not
 //! out yet) is used flagged `is_provisional`, and is neither stored nor cached.
+//!
+//! The rate sources ([`RateSource`], `NbpClient`, [`StaticRates`](crate::nbp::StaticRates),
+//! [`CachedSource`](crate::nbp::CachedSource)) are in [`nbp`](crate::nbp).
 
 mod reports;
+
+pub use orgusage_domain::pln::{
+    ClientBillingPln, ClientUsageStatsPln, DailyRate, DayPln, ModelUsagePln, MonthlyStatement,
+    PlnReport, PlnSum, RateRule, StatementLine, StatementTotals, UserUsagePln, convert_to_pln,
+    display_rate, round_pln,
+};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,7 +33,6 @@ use std::time::Duration;
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use orgusage_db::RatesRepo;
 use orgusage_domain::money::rate_to_units;
-use orgusage_domain::pln::{DailyRate, RateRule};
 use orgusage_domain::{Error, Result};
 use orgusage_nbp::{
     MidRate, NBP_MAX_RANGE_DAYS, NbpError, RateSource, no_table_verdict, rate_is_final,
@@ -43,7 +51,8 @@ const CACHE_SWEEP_AT: usize = 4096;
 /// Settings of [`PlnBilling`].
 ///
 /// ```
-/// use orgusage::{Decimal, PlnConfig, RateRule};
+/// use orgusage::Decimal;
+/// use orgusage::pln::{PlnConfig, RateRule};
 ///
 /// let config = PlnConfig {
 ///     fallback_rate: Some(Decimal::new(40000, 4)), // used only when NBP fails, always flagged
@@ -135,7 +144,9 @@ struct Inner {
 /// ```
 /// use std::sync::Arc;
 /// use chrono::NaiveDate;
-/// use orgusage::{Decimal, PlnConfig, StaticRates, Store};
+/// use orgusage::nbp::StaticRates;
+/// use orgusage::pln::PlnConfig;
+/// use orgusage::{Decimal, Store};
 ///
 /// let store = Store::open(":memory:")?;
 /// let d = |m, day| NaiveDate::from_ymd_opt(2025, m, day).unwrap();

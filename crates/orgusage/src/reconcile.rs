@@ -68,7 +68,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn as_str(self) -> &'static str {
+    /// The verdict as the CSV of [`ReconciliationReport::to_csv`] writes it: `match`,
+    /// `missing_locally`, `missing_upstream`, `cost_drift` or `request_drift`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Match => "match",
             Self::MissingLocally => "missing_locally",
@@ -76,6 +78,12 @@ impl Verdict {
             Self::CostDrift => "cost_drift",
             Self::RequestDrift => "request_drift",
         }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -18,7 +18,7 @@ use orgusage_domain::{Clock, EncryptionErrorKind, Error, Result, SystemClock};
 /// use orgusage::StoreConfig;
 /// let config = StoreConfig::new(":memory:").max_connections(1);
 /// let store = orgusage::Store::open(config).unwrap();
-/// assert_eq!(store.backend(), orgusage::Backend::Sqlite);
+/// assert_eq!(store.backend(), orgusage::db::Backend::Sqlite);
 /// ```
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -48,7 +48,8 @@ impl StoreConfig {
     /// instance on the database needs the same ring. See `docs/operations.md`, "Keys at rest".
     ///
     /// ```
-    /// use orgusage::{ClientOrganizationForm, KeyRing, Store, StoreConfig};
+    /// use orgusage::db::KeyRing;
+    /// use orgusage::{ClientOrganizationForm, Store, StoreConfig};
     /// let ring = KeyRing::from_base64("2026-11", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")?;
     /// let store = Store::open(StoreConfig::new(":memory:").encryption(ring))?;
     /// let c = store.clients().create_client(&ClientOrganizationForm::new("Acme"), &"sk-or-v1-A".into(), None)?;
@@ -123,7 +124,8 @@ impl StoreConfig {
     /// [`SqliteSynchronous::Full`]: it survives a power loss; `Normal` only a process crash).
     ///
     /// ```
-    /// use orgusage::{SqliteSynchronous, Store, StoreConfig};
+    /// use orgusage::db::SqliteSynchronous;
+    /// use orgusage::{Store, StoreConfig};
     /// let store = Store::open(StoreConfig::new(":memory:").sqlite_synchronous(SqliteSynchronous::Normal))?;
     /// # let _ = store;
     /// # Ok::<(), orgusage::Error>(())
@@ -322,11 +324,12 @@ impl Store {
     }
 
     /// Encrypts every API key and the provisioning key still stored in plaintext, in batches of
-    /// [`orgusage_db::DEFAULT_KEY_BATCH`] rows, each batch one transaction. Idempotent; safe while
+    /// [`DEFAULT_KEY_BATCH`](crate::db::DEFAULT_KEY_BATCH) rows, each batch one transaction. Idempotent; safe while
     /// other instances (with the same key ring) run. Needs [`StoreConfig::encryption`].
     ///
     /// ```
-    /// use orgusage::{ClientOrganizationForm, KeyRing, Store, StoreConfig};
+    /// use orgusage::db::KeyRing;
+    /// use orgusage::{ClientOrganizationForm, Store, StoreConfig};
     /// let dir = tempfile::tempdir().unwrap();
     /// let url = dir.path().join("o.db").display().to_string();
     /// let plain = Store::open(url.as_str())?;

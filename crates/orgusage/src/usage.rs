@@ -1,15 +1,21 @@
-//! `ClientUsageDb` operations on an explicit store, including the async stats.
+//! Usage recording and reports: [`Usage`], the `ClientUsageDb` operations of an explicit
+//! [`Store`] (see [`Store::usage`]), and the answers of its methods.
 
 use chrono::NaiveDate;
 use orgusage_db::UsageRepo;
 use orgusage_domain::Result;
 use orgusage_domain::generations::GenerationOutcome;
-use orgusage_domain::health::{
-    DoubleCountingValidation, MonthHealthReport, RolloverHealth, RolloverResult,
+use orgusage_domain::usage::UsageRecord;
+
+pub use orgusage_db::sql::BATCH_CHUNK;
+pub use orgusage_domain::health::{
+    DayTotals, DoubleCountingValidation, HealthCheck, MonthHealthReport, RolloverHealth,
+    RolloverResult,
 };
-use orgusage_domain::usage::{
-    ClientBillingResponse, ClientDailyUsage, ClientUsageStatsResponse, ModelUsage,
-    MonthlyLimitStatus, RecordedUsage, UsageRecord, UserUsage,
+pub use orgusage_domain::usage::{
+    CatalogueModel, ClientBillingResponse, ClientDailyUsage, ClientUsageStatsResponse,
+    DailyHistoryItem, ModelUsage, MonthUsage, MonthlyLimitStatus, RecordedUsage, TodayUsage,
+    UserUsage,
 };
 
 use crate::store::Store;
@@ -76,7 +82,7 @@ impl Usage {
     ///
     /// An invalid record (bad input, unknown or inactive client) gets its own error and writes
     /// nothing. The valid records are committed together, in transactions of
-    /// [`BATCH_CHUNK`](crate::BATCH_CHUNK) records; a database error fails its chunk, every record
+    /// [`BATCH_CHUNK`] records; a database error fails its chunk, every record
     /// of which then carries that error and none of which is written. Records sharing a
     /// client-day, user-day or model-day row are merged in memory and the row is written once.
     /// `limit_crossed` is set on exactly one record of a client's booked month: the first, in

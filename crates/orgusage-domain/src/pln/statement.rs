@@ -3,7 +3,7 @@
 //!
 //! # Rounding on a statement
 //! The total PLN is the exact sum of the lines' exact products, rounded half-up to 2 places
-//! **once** (case 57). Each line shows its exact product (`pln_exact`) and, for reading, that
+//! **once**. Each line shows its exact product (`pln_exact`) and, for reading, that
 //! product rounded on its own (`pln`). The rounded lines therefore need not add up to the total;
 //! `totals.pln_of_rounded_lines` shows their sum so the difference is visible, never hidden.
 

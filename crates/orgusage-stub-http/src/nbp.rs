@@ -1,27 +1,40 @@
-//! A loopback HTTP server that answers like api.nbp.pl, for the integration tests: 200 with
-//! NBP-shaped JSON for ranges holding tables, 404 "Brak danych" for ranges without (weekends,
-//! holidays), 400 for malformed or too long ranges, and any fixed status or a slow answer on
-//! demand. Its table set can be replaced while it runs, to model a table being published.
+//! A loopback HTTP server that answers like api.nbp.pl (feature `nbp`), for tests of the NBP
+//! client and of PLN billing: 200 with NBP-shaped JSON for ranges holding tables, 404 "Brak
+//! danych" for ranges without (weekends, holidays), 400 for malformed or too long ranges, and any
+//! fixed status or a slow answer on demand. Its table set can be replaced while it runs, to model
+//! a table being published.
 //!
-//! The workspace's cross-crate tests include this file too (`tests/support/mod.rs`).
+//! Bounded: it is a [`StubServer`] on 127.0.0.1, which stops when dropped and by itself after
+//! two minutes even if a test forgets it.
 //!
-//! Bounded: it is an `orgusage_stub_http::StubServer` on 127.0.0.1, which stops when dropped and
-//! by itself after `LIFETIME` even if a test forgets it.
-#![allow(dead_code)]
+//! ```
+//! use orgusage_nbp::RateSource;
+//! use orgusage_stub_http::nbp::{FakeNbp, d, mid_for};
+//!
+//! let server = FakeNbp::usd_business_days();
+//! let rates = server.client().mid_rates("USD", d(2025, 4, 18), d(2025, 4, 22))?;
+//! // Friday 18 April and Tuesday 22 April: Easter Monday has no table.
+//! assert_eq!(rates.len(), 2);
+//! assert_eq!(rates[0].mid, mid_for(d(2025, 4, 18)));
+//! assert_eq!(server.request_count(), 1);
+//! # Ok::<(), orgusage_nbp::NbpError>(())
+//! ```
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::{Request as Seen, Response, StubServer};
 use chrono::{Datelike, NaiveDate};
 use orgusage_nbp::{MidRate, NbpClient, NbpConfig, business_day_rates};
-pub use orgusage_stub_http::Request as Seen;
-use orgusage_stub_http::{Response, StubServer};
 use rust_decimal::Decimal;
 
 /// Long enough for the cross-crate PLN billing tests, which share one server per backend.
 const LIFETIME: Duration = Duration::from_secs(120);
+/// NBP's body of a 404 (no table in the range).
 pub const NOT_FOUND_BODY: &str = "404 NotFound - Not Found - Brak danych";
+/// NBP's body of a 400 for a malformed or reversed range.
 pub const BAD_RANGE_BODY: &str = "400 BadRequest - Błędny zakres dat";
+/// NBP's body of a 400 for a range longer than 93 days.
 pub const LIMIT_BODY: &str =
     "400 BadRequest - Przekroczony limit 93 dni / Limit of 93 days has been exceeded";
 
@@ -31,7 +44,12 @@ pub enum Behaviour {
     /// Like NBP, from the table set.
     Nbp,
     /// Always this status and body.
-    Fixed { status: u16, body: String },
+    Fixed {
+        /// The HTTP status.
+        status: u16,
+        /// The body, as text.
+        body: String,
+    },
     /// Like NBP, after sleeping this long.
     Slow(Duration),
 }
@@ -41,7 +59,9 @@ struct State {
     behaviour: Mutex<Behaviour>,
 }
 
+/// The fake api.nbp.pl: a [`StubServer`] with a replaceable table set and [`Behaviour`].
 pub struct FakeNbp {
+    /// The URL to give `NbpConfig::base_url` (ending in `/api`).
     pub base_url: String,
     state: Arc<State>,
     server: StubServer,
@@ -76,14 +96,17 @@ impl FakeNbp {
         *self.state.tables.lock().expect("lock") = tables;
     }
 
+    /// Changes how the server answers from now on.
     pub fn set(&self, behaviour: Behaviour) {
         *self.state.behaviour.lock().expect("lock") = behaviour;
     }
 
+    /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<Seen> {
         self.server.requests()
     }
 
+    /// How many requests were received so far.
     pub fn request_count(&self) -> usize {
         self.server.request_count()
     }
@@ -93,6 +116,7 @@ impl FakeNbp {
         self.client_with_timeout(Duration::from_secs(2))
     }
 
+    /// A client pointed at this server, with `timeout` per request.
     pub fn client_with_timeout(&self, timeout: Duration) -> NbpClient {
         NbpClient::new(NbpConfig {
             base_url: self.base_url.clone(),
@@ -102,6 +126,7 @@ impl FakeNbp {
     }
 }
 
+/// A date; panics when it does not exist.
 pub fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).expect("valid date")
 }
@@ -111,6 +136,7 @@ pub fn mid_for(date: NaiveDate) -> Decimal {
     Decimal::new(37000 + i64::from(date.ordinal()), 4)
 }
 
+/// USD tables on every Polish business day of `from..=to`, each with [`mid_for`] its date.
 pub fn usd_tables(from: NaiveDate, to: NaiveDate) -> Vec<MidRate> {
     business_day_rates("USD", from, to, mid_for)
 }
