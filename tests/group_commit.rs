@@ -171,7 +171,7 @@ backend_tests! {
 /// explicit choice always wins.
 #[test]
 fn group_commit_default_is_on_only_for_sqlite_files_at_full() {
-    use orgusage::SqliteSynchronous;
+    use orgusage::db::SqliteSynchronous;
     let full = orgusage_testkit::sqlite_with(|c| c.sqlite_synchronous(SqliteSynchronous::Full));
     let normal = orgusage_testkit::sqlite_with(|c| c.sqlite_synchronous(SqliteSynchronous::Normal));
     let forced_off = orgusage_testkit::sqlite_with(|c| {
