@@ -43,7 +43,7 @@ pub use handles::{
 };
 #[cfg(feature = "openrouter")]
 pub use ingest::ClientRef;
-pub use orgusage_db::sql::BATCH_CHUNK;
+pub use orgusage_db::BATCH_CHUNK;
 pub use orgusage_db::{
     Backend, CleanupLogEntry, ConnectionBudget, Database, GenerationRepo, ServerLimits,
     SqliteSynchronous, connection_budget,
