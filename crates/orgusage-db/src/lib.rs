@@ -14,6 +14,8 @@ pub mod budget;
 pub mod bulk;
 pub mod conn;
 pub mod detect;
+#[cfg(test)]
+mod drift;
 mod error;
 mod exact;
 pub mod group_commit;
