@@ -32,24 +32,40 @@ pub enum Val<'a> {
     Int(i64),
 }
 
-/// Writes `sql` with each `?` replaced by the next of `binds`.
-fn walk<'b, DB>(sql: &str, binds: &'b [Val<'b>], out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>
+/// A backend that can bind every kind of [`Val`]: SQLite and PostgreSQL.
+pub(crate) trait ValBackend: Backend {
+    /// Binds `val` to the next placeholder.
+    fn push_val<'b>(out: &mut AstPass<'_, 'b, Self>, val: &'b Val<'b>) -> QueryResult<()>;
+}
+
+impl<DB> ValBackend for DB
 where
     DB: Backend + HasSqlType<Text> + HasSqlType<Date> + HasSqlType<BigInt>,
     str: ToSql<Text, DB>,
     NaiveDate: ToSql<Date, DB>,
     i64: ToSql<BigInt, DB>,
 {
+    fn push_val<'b>(out: &mut AstPass<'_, 'b, Self>, val: &'b Val<'b>) -> QueryResult<()> {
+        match val {
+            Val::Text(s) => out.push_bind_param::<Text, str>(s),
+            Val::OptText(s) => out.push_bind_param::<Nullable<Text>, Option<&str>>(s),
+            Val::Date(d) => out.push_bind_param::<Date, NaiveDate>(d),
+            Val::Int(i) => out.push_bind_param::<BigInt, i64>(i),
+            Val::OptInt(i) => out.push_bind_param::<Nullable<BigInt>, Option<i64>>(i),
+        }
+    }
+}
+
+/// Writes `sql` with each `?` replaced by the next of `binds`.
+fn walk<'b, DB: ValBackend>(
+    sql: &str,
+    binds: &'b [Val<'b>],
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()> {
     let mut parts = sql.split('?');
     out.push_sql(parts.next().unwrap_or_default());
     for (part, val) in parts.zip(binds) {
-        match val {
-            Val::Text(s) => out.push_bind_param::<Text, str>(s)?,
-            Val::OptText(s) => out.push_bind_param::<Nullable<Text>, Option<&str>>(s)?,
-            Val::Date(d) => out.push_bind_param::<Date, NaiveDate>(d)?,
-            Val::Int(i) => out.push_bind_param::<BigInt, i64>(i)?,
-            Val::OptInt(i) => out.push_bind_param::<Nullable<BigInt>, Option<i64>>(i)?,
-        }
+        DB::push_val(out, val)?;
         out.push_sql(part);
     }
     Ok(())
@@ -87,13 +103,7 @@ impl<S: Statement, ST> Query for Stmt<'_, S, ST> {
 
 impl<S: Statement, ST, C> diesel::RunQueryDsl<C> for Stmt<'_, S, ST> {}
 
-impl<S: Statement, ST, DB> QueryFragment<DB> for Stmt<'_, S, ST>
-where
-    DB: Backend + HasSqlType<Text> + HasSqlType<Date> + HasSqlType<BigInt>,
-    str: ToSql<Text, DB>,
-    NaiveDate: ToSql<Date, DB>,
-    i64: ToSql<BigInt, DB>,
-{
+impl<S: Statement, ST, DB: ValBackend> QueryFragment<DB> for Stmt<'_, S, ST> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         walk(S::SQL, self.binds, &mut out)
     }
@@ -147,13 +157,7 @@ impl<ST> Query for DynStmt<'_, ST> {
 
 impl<ST, C> diesel::RunQueryDsl<C> for DynStmt<'_, ST> {}
 
-impl<ST, DB> QueryFragment<DB> for DynStmt<'_, ST>
-where
-    DB: Backend + HasSqlType<Text> + HasSqlType<Date> + HasSqlType<BigInt>,
-    str: ToSql<Text, DB>,
-    NaiveDate: ToSql<Date, DB>,
-    i64: ToSql<BigInt, DB>,
-{
+impl<ST, DB: ValBackend> QueryFragment<DB> for DynStmt<'_, ST> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         if !self.cached {
             out.unsafe_to_cache_prepared();

@@ -77,68 +77,55 @@ impl<'r> Increment<'r> {
     }
 }
 
-impl Increment<'_> {
+impl<'r> Increment<'r> {
     /// The user-day binds of [`UpsertUserDay`] (also part of `PgRecordOne`).
-    pub(crate) fn user_binds(&self) -> [Val<'_>; 11] {
-        let [tokens, input, output, raw, markup] = self.amounts();
-        [
+    pub(crate) fn user_binds(&self) -> [Val<'r>; 11] {
+        let key = [
             Val::Text(self.client_org_id),
             Val::Date(self.usage_date),
             Val::Text(self.user_id),
             Val::Text(self.openrouter_user_id),
-            tokens,
-            input,
-            output,
-            raw,
-            markup,
-            Val::Int(self.now),
-            Val::Int(self.now),
-        ]
+        ];
+        self.row(&key, &[])
     }
 
     /// The client-day binds of [`UpsertClientDay`] but its last (`unique_users`).
-    pub(crate) fn client_binds(&self) -> [Val<'_>; 9] {
-        let [tokens, input, output, raw, markup] = self.amounts();
-        [
-            Val::Text(self.client_org_id),
-            Val::Date(self.usage_date),
-            tokens,
-            input,
-            output,
-            raw,
-            markup,
-            Val::Int(self.now),
-            Val::Int(self.now),
-        ]
+    pub(crate) fn client_binds(&self) -> [Val<'r>; 9] {
+        self.row(
+            &[Val::Text(self.client_org_id), Val::Date(self.usage_date)],
+            &[],
+        )
     }
 
     /// The model-day binds of [`UpsertModelDay`].
-    pub(crate) fn model_binds(&self) -> [Val<'_>; 11] {
-        let [tokens, input, output, raw, markup] = self.amounts();
-        [
+    pub(crate) fn model_binds(&self) -> [Val<'r>; 11] {
+        let key = [
             Val::Text(self.client_org_id),
             Val::Date(self.usage_date),
             Val::Text(self.model_name),
-            tokens,
-            input,
-            output,
-            raw,
-            markup,
-            Val::OptText(self.provider),
-            Val::Int(self.now),
-            Val::Int(self.now),
-        ]
+        ];
+        self.row(&key, &[Val::OptText(self.provider)])
     }
 
-    /// Total, input and output tokens, raw and marked-up cost: every daily row's amounts.
-    fn amounts(&self) -> [Val<'static>; 5] {
-        [
+    /// A daily row's binds: `key`, then the amounts every daily row adds (total, input and
+    /// output tokens, raw and marked-up cost), then `extra`, then `created_at` and
+    /// `updated_at`; `N` is their count.
+    fn row<const N: usize>(&self, key: &[Val<'r>], extra: &[Val<'r>]) -> [Val<'r>; N] {
+        let amounts = [
             Val::Int(self.total_tokens),
             Val::Int(self.input_tokens),
             Val::Int(self.output_tokens),
             Val::Int(self.raw_units),
             Val::Int(self.markup_units),
-        ]
+        ];
+        let stamps = [Val::Int(self.now), Val::Int(self.now)];
+        let all = key.iter().chain(&amounts).chain(extra).chain(&stamps);
+        debug_assert_eq!(all.clone().count(), N, "binds of a daily row");
+        let mut out = [Val::Int(0); N];
+        for (slot, val) in out.iter_mut().zip(all) {
+            *slot = *val;
+        }
+        out
     }
 }
 
