@@ -253,7 +253,7 @@ pub struct NewCleanup {
     pub created_at: i64,
 }
 
-/// Rows of any of orgusage's tables, for one [`write`].
+/// Rows of any of orgusage's tables, for one [`write()`].
 #[derive(Debug, Clone, Default)]
 pub struct Rows {
     /// `global_settings`.
@@ -274,7 +274,7 @@ pub struct Rows {
     pub cleanup: Vec<NewCleanup>,
 }
 
-/// A statement a [`write`] runs after its rows, in the same transaction: `sql` with one `?` per
+/// A statement a [`write()`] runs after its rows, in the same transaction: `sql` with one `?` per
 /// bind (written `$n` on PostgreSQL).
 #[derive(Debug, Clone)]
 pub struct Then<'a> {
