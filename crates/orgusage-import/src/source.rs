@@ -172,6 +172,7 @@ pub(crate) mod diesel_backend {
 }
 
 /// `?` → `$1`, `$2`, … (no `?` appears inside the importer's literals).
+#[cfg(feature = "postgres")]
 pub(crate) fn dollar_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut n = 0;
