@@ -58,12 +58,18 @@ const INSERT_LEDGER: &str = "INSERT INTO processed_generations (client_org_id, i
      generation_date, processed_at, total_cost, total_tokens) VALUES (?, ?, ?, ?, ?, ?) \
      ON CONFLICT DO NOTHING";
 
-// The upserts and cleanup batches are the library's own texts (`orgusage_db::sql`), so the
-// floors cannot drift from what the library sends.
-use orgusage_db::sql::{
-    CLEANUP_BATCH, POSTGRES_DELETE_BATCH, SQLITE_CLEANUP_BATCH, SQLITE_DELETE_BATCH,
-    UPSERT_CLIENT_DAY, UPSERT_MODEL_DAY, UPSERT_USER_DAY,
+// The upserts and cleanup batches are the library's own texts (`orgusage_db::statements`), so
+// the floors cannot drift from what the library sends.
+use orgusage_db::statements::{
+    PostgresDeleteBatch, SqliteDeleteBatch, Statement, UpsertClientDay, UpsertModelDay,
+    UpsertUserDay,
 };
+use orgusage_db::{CLEANUP_BATCH, SQLITE_CLEANUP_BATCH};
+const UPSERT_USER_DAY: &str = UpsertUserDay::SQL;
+const UPSERT_CLIENT_DAY: &str = UpsertClientDay::SQL;
+const UPSERT_MODEL_DAY: &str = UpsertModelDay::SQL;
+const SQLITE_DELETE_BATCH: &str = SqliteDeleteBatch::SQL;
+const POSTGRES_DELETE_BATCH: &str = PostgresDeleteBatch::SQL;
 
 /// The set-based reference of the cleanup.
 const DELETE_OLD: &str = "DELETE FROM processed_generations WHERE processed_at < ?";

@@ -4,7 +4,7 @@
 //! * `floor_same_statements`: the six round trips the library used to send (BEGIN, billing
 //!   SELECT, three upserts, COMMIT), prepared (`common::floor`);
 //! * `floor_one_statement`: the same work as the library's one statement
-//!   (`orgusage_db::sql::PG_RECORD_ONE`), autocommit: one round trip.
+//!   (`orgusage_db::statements::PgRecordOne`), autocommit: one round trip.
 //!
 //! `library` is the default store (it pings each connection on checkout, a second round trip);
 //! `library_no_ping` is a store with `test_connections_on_checkout(false)`.

@@ -39,7 +39,10 @@ const SEL_BILLING: &str = "SELECT timezone, markup_rate, monthly_limit, is_activ
      FROM client_organizations WHERE id = ? LIMIT ?";
 
 // The three upserts are the library's own texts, so the floor cannot drift from what it sends.
-use orgusage_db::sql::{UPSERT_CLIENT_DAY, UPSERT_MODEL_DAY, UPSERT_USER_DAY};
+use orgusage_db::statements::{Statement, UpsertClientDay, UpsertModelDay, UpsertUserDay};
+const UPSERT_USER_DAY: &str = UpsertUserDay::SQL;
+const UPSERT_CLIENT_DAY: &str = UpsertClientDay::SQL;
+const UPSERT_MODEL_DAY: &str = UpsertModelDay::SQL;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Floor {

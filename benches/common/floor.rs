@@ -8,7 +8,10 @@ use chrono::NaiveDate;
 use diesel::RunQueryDsl;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use orgusage::{Decimal, UsageRecord};
-use orgusage_db::sql::{UPSERT_CLIENT_DAY, UPSERT_MODEL_DAY, UPSERT_USER_DAY};
+use orgusage_db::statements::{Statement, UpsertClientDay, UpsertModelDay, UpsertUserDay};
+const UPSERT_USER_DAY: &str = UpsertUserDay::SQL;
+const UPSERT_CLIENT_DAY: &str = UpsertClientDay::SQL;
+const UPSERT_MODEL_DAY: &str = UpsertModelDay::SQL;
 
 use super::{MODELS, RawRef, Val, in_tx, stmt, with_raw};
 
@@ -132,10 +135,10 @@ pub fn floor_record(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64) -> i64
     .expect("floor record")
 }
 
-/// PostgreSQL: the same work as [`floor_record`] as ONE statement (`orgusage_db::sql::PG_RECORD_ONE`,
+/// PostgreSQL: the same work as [`floor_record`] as ONE statement (`orgusage_db::statements::PgRecordOne`,
 /// the library's own text), autocommit, on a dedicated connection: the floor of one round trip.
 pub fn floor_one_statement(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64) -> i64 {
-    use orgusage_db::sql::PG_RECORD_ONE;
+    const PG_RECORD_ONE: &str = orgusage_db::statements::PgRecordOne::SQL;
     let total = r.input + r.output;
     let mut binds = vec![
         Val::Text(&r.client),

@@ -161,11 +161,10 @@ fn measure(f: impl FnOnce() -> i64, expect_deleted: i64) -> Run {
     }
 }
 
-/// The library's statement for PostgreSQL with `?` placeholders (diesel's fixed-SQL floors
-/// number them itself), derived once from the library's `$n` text.
+/// The library's statement for PostgreSQL (its `?` placeholders are numbered by the floor's
+/// binds, as by the library's).
 fn pg_delete_batch() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| POSTGRES_DELETE_BATCH.replace("$1", "?").replace("$2", "?"))
+    POSTGRES_DELETE_BATCH
 }
 
 /// The library's batch statements alone: `DELETE … RETURNING` of one library-sized batch per

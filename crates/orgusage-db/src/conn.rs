@@ -1,9 +1,13 @@
 //! Connections: backend selection from the URL, r2d2 pools, SQLite pragmas, embedded migrations,
-//! and the two macros through which every repository reaches a concrete diesel connection.
+//! and the backend seam: the two crate-private macros through which every repository reaches a
+//! concrete diesel connection.
 //!
-//! Repositories are written once; [`with_conn!`](crate::with_conn) and
-//! [`write_tx!`](crate::write_tx) expand the same diesel DSL for each compiled-in backend, so
-//! backend-specific upsert syntax stays exact and the backend choice sits behind one `match`.
+//! Repositories are written once. `with_conn!` (a read, or anything outside a transaction) and
+//! `write_tx!` (one write transaction) run the same body once per compiled-in backend, behind
+//! one `match` on the pool, with `conn` bound to that backend's connection type. Anything the
+//! body shares between repositories is an ordinary function generic over the connection (see
+//! `repo::usage::apply_increment`), so it is type-checked once. Macros remain only here,
+//! because a closure cannot be generic over the connection type it receives.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -164,8 +168,7 @@ impl DbConfig {
 
 /// The pool of the backend in use.
 #[derive(Clone)]
-#[doc(hidden)]
-pub enum PoolKind {
+pub(crate) enum PoolKind {
     /// SQLite pool.
     #[cfg(feature = "sqlite")]
     Sqlite(Pool<ConnectionManager<SqliteConnection>>),
@@ -182,6 +185,7 @@ pub struct Database {
     /// handler polls with sleeps and is unfair, so under many writer threads one of them could
     /// starve past `busy_timeout`; a mutex hands the lock over promptly. Other processes are
     /// still arbitrated by `busy_timeout`.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     write_gate: Option<Arc<Mutex<()>>>,
 }
 
@@ -387,15 +391,15 @@ impl Database {
     }
 
     /// Waits for this process's turn to write (SQLite); a no-op on PostgreSQL.
-    #[doc(hidden)]
-    pub fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
         self.write_gate
             .as_ref()
             .map(|g| g.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    #[doc(hidden)]
-    pub fn pool(&self) -> &PoolKind {
+    /// The pool, for the dispatch macros.
+    pub(crate) fn pool(&self) -> &PoolKind {
         &self.pool
     }
 
@@ -486,8 +490,7 @@ where
 
 /// Takes a connection from a pool: a timeout is [`DatabaseErrorKind::PoolTimeout`] when every
 /// connection was busy, [`DatabaseErrorKind::Connection`] when the pool could not connect.
-#[doc(hidden)]
-pub fn checkout<C>(
+pub(crate) fn checkout<C>(
     pool: &Pool<ConnectionManager<C>>,
 ) -> Result<PooledConnection<ConnectionManager<C>>>
 where
@@ -539,8 +542,7 @@ fn pool_error(size: u32, timeout: Duration, e: &diesel::r2d2::PoolError) -> Erro
 /// succeeds and the connection stays. Its own result is deliberately not returned: the caller
 /// gets the original error, which is what happened to its call.
 #[cfg(feature = "postgres")]
-#[doc(hidden)]
-pub fn discard_if_dead<T>(conn: &mut PgConnection, result: &Result<T>) {
+pub(crate) fn discard_if_dead<T>(conn: &mut PgConnection, result: &Result<T>) {
     use diesel::connection::SimpleConnection;
     let lost = matches!(
         result.as_ref().err().and_then(Error::database_kind),
@@ -555,8 +557,6 @@ pub fn discard_if_dead<T>(conn: &mut PgConnection, result: &Result<T>) {
 
 /// Runs `$body` with `$conn: &mut <concrete connection>` for whichever backend `$db` uses.
 /// The body returns `Result<T, TxError>`; the macro yields `orgusage_domain::Result<T>`.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! with_conn {
     ($db:expr, |$conn:ident| $body:expr) => {{
         match $db.pool() {
@@ -585,8 +585,6 @@ macro_rules! with_conn {
 ///
 /// The macro remembers whether the body finished: a connection lost after that was lost during
 /// `COMMIT`, and the error says the outcome is unknown ([`crate::error::tx_result`]).
-#[macro_export]
-#[doc(hidden)]
 macro_rules! write_tx {
     ($db:expr, |$conn:ident| $body:expr) => {{
         let mut body_ok = false;
@@ -622,6 +620,8 @@ macro_rules! write_tx {
         }
     }};
 }
+
+pub(crate) use {with_conn, write_tx};
 
 #[cfg(all(test, feature = "sqlite"))]
 mod tests {

@@ -20,6 +20,7 @@ use crate::Database;
 
 /// One column of one table, as the database catalogue describes it.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+#[diesel(check_for_backend(crate::backends::Sqlite, crate::backends::Pg))]
 pub struct ColumnInfo {
     /// Table name.
     #[diesel(sql_type = Text)]

@@ -19,8 +19,7 @@ use orgusage_domain::{DatabaseErrorKind, Error};
 /// An error raised inside a transaction body: either diesel's, or a domain error that aborts the
 /// transaction (validation, not found, conflict). Either way the transaction rolls back.
 #[derive(Debug)]
-#[doc(hidden)]
-pub enum TxError {
+pub(crate) enum TxError {
     /// A diesel error.
     Diesel(DieselError),
     /// A domain error.
@@ -170,8 +169,7 @@ fn message_of(e: DieselError) -> String {
 /// the server may have committed before the connection went, so the error becomes
 /// [`DatabaseErrorKind::CommitUnknown`]. A connection lost in the body is plain
 /// [`DatabaseErrorKind::Connection`]: the server rolls back a transaction whose client is gone.
-#[doc(hidden)]
-pub fn tx_result<T>(result: Result<T, TxError>, body_ok: bool) -> Result<T, Error> {
+pub(crate) fn tx_result<T>(result: Result<T, TxError>, body_ok: bool) -> Result<T, Error> {
     result.map_err(|e| {
         let e = Error::from(e);
         match e {
@@ -187,12 +185,17 @@ pub fn tx_result<T>(result: Result<T, TxError>, body_ok: bool) -> Result<T, Erro
     })
 }
 
-/// True when `e` is a unique-constraint violation (used to turn races into typed conflicts).
-pub(crate) fn is_unique_violation(e: &TxError) -> bool {
-    matches!(
-        e,
-        TxError::Diesel(DieselError::DatabaseError(DieselKind::UniqueViolation, _))
-    )
+/// Turns a unique violation of `result` into `conflict()`: a race that the transaction's own
+/// check could not see becomes the same typed [`Error::Conflict`] that check reports (the
+/// database's own message names a constraint, not what the caller asked for).
+pub(crate) fn conflict_on_unique<T>(
+    result: diesel::QueryResult<T>,
+    conflict: impl FnOnce() -> Error,
+) -> Result<T, TxError> {
+    result.map_err(|e| match e {
+        DieselError::DatabaseError(DieselKind::UniqueViolation, _) => TxError::from(conflict()),
+        e => TxError::from(e),
+    })
 }
 
 #[cfg(test)]

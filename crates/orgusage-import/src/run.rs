@@ -352,10 +352,8 @@ impl Run<'_> {
             #[diesel(sql_type = diesel::sql_types::Text)]
             id: String,
         }
-        let ids: Vec<Id> = orgusage_db::with_conn!(self.db, |conn| {
-            use diesel::RunQueryDsl;
-            Ok(diesel::sql_query("SELECT id FROM client_organizations").load(conn)?)
-        })?;
+        let ids: Vec<Id> =
+            orgusage_db::bulk::query(&self.db, "SELECT id FROM client_organizations", &[])?;
         Ok(ids.into_iter().map(|i| i.id).collect())
     }
 
@@ -379,7 +377,7 @@ impl Run<'_> {
                     &mut fixes,
                 )?;
                 let created = s.created_at.unwrap_or(self.now);
-                batch.settings.push(NewSettings {
+                batch.rows.settings.push(NewSettings {
                     id: "global".into(),
                     openrouter_provisioning_key: s.openrouter_provisioning_key.clone(),
                     default_markup_rate: rate,
@@ -423,6 +421,7 @@ impl Run<'_> {
         let mut fixes = Vec::new();
         for c in &src {
             batch
+                .rows
                 .clients
                 .push(convert_client(c, self.opts, self.now, &mut fixes)?.0);
         }
@@ -433,10 +432,8 @@ impl Run<'_> {
         let rows = self.source_mappings()?;
         let known = self.known_clients()?;
         let (mappings, _) = resolve_mappings(&rows, &|c| known.contains(c), self.now);
-        let batch = Batch {
-            mappings,
-            ..Batch::default()
-        };
+        let mut batch = Batch::default();
+        batch.rows.mappings = mappings;
         self.finish_pub(Phase::Mappings, batch, rows.len() as u64)
     }
 
@@ -545,7 +542,7 @@ impl Run<'_> {
                     .filter_map(|d| d.created_at)
                     .min()
                     .unwrap_or(self.now);
-                batch.daily.push(NewDaily {
+                batch.rows.daily.push(NewDaily {
                     client_org_id: first.client_org_id.clone(),
                     usage_date: date,
                     total_tokens: merged.units.tokens,
@@ -624,7 +621,7 @@ impl Run<'_> {
                 let created = d.created_at.unwrap_or(self.now);
                 let updated = d.updated_at.unwrap_or(created);
                 if phase == Phase::Users {
-                    batch.users.push(NewUserDay {
+                    batch.rows.users.push(NewUserDay {
                         client_org_id: d.client_org_id,
                         user_id: d.user_id.unwrap_or_default(),
                         openrouter_user_id: d.openrouter_user_id.unwrap_or_default(),
@@ -637,7 +634,7 @@ impl Run<'_> {
                         updated_at: updated,
                     });
                 } else {
-                    batch.models.push(NewModelDay {
+                    batch.rows.models.push(NewModelDay {
                         client_org_id: d.client_org_id,
                         model_name: d.model_name.unwrap_or_default(),
                         usage_date: date,

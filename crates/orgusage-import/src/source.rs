@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 use diesel::PgConnection;
 #[cfg(feature = "sqlite")]
 use diesel::SqliteConnection;
-use diesel::sql_types::Text;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::query_dsl::LoadQuery;
+use diesel::serialize::ToSql;
+use diesel::sql_types::{HasSqlType, Text};
 use diesel::{Connection, QueryableByName, RunQueryDsl};
 use orgusage_db::Backend;
 use orgusage_db::detect::ColumnInfo;
@@ -42,22 +45,19 @@ pub(crate) enum Kind {
     Date,
 }
 
-macro_rules! load_with_binds {
-    ($conn:expr, $sql:expr, $b:expr) => {
-        match $b.len() {
-            0 => diesel::sql_query($sql).load($conn),
-            1 => diesel::sql_query($sql).bind::<Text, _>(&$b[0]).load($conn),
-            2 => diesel::sql_query($sql)
-                .bind::<Text, _>(&$b[0])
-                .bind::<Text, _>(&$b[1])
-                .load($conn),
-            _ => diesel::sql_query($sql)
-                .bind::<Text, _>(&$b[0])
-                .bind::<Text, _>(&$b[1])
-                .bind::<Text, _>(&$b[2])
-                .load($conn),
-        }
-    };
+/// Runs `sql` binding each of `binds` as text, on either backend's connection.
+fn load_with_binds<C, T>(conn: &mut C, sql: &str, binds: &[String]) -> diesel::QueryResult<Vec<T>>
+where
+    C: Connection,
+    C::Backend: HasSqlType<Text>,
+    str: ToSql<Text, C::Backend>,
+    for<'a> BoxedSqlQuery<'a, C::Backend, SqlQuery>: LoadQuery<'a, C, T>,
+{
+    let mut query = diesel::sql_query(sql).into_boxed::<C::Backend>();
+    for b in binds {
+        query = query.bind::<Text, _>(b.as_str());
+    }
+    query.load(conn)
 }
 
 impl SourceConn {
@@ -113,11 +113,11 @@ impl SourceConn {
         debug_assert!(binds.len() <= 3);
         let r = match self {
             #[cfg(feature = "sqlite")]
-            Self::Sqlite(c) => load_with_binds!(c, sql, binds),
+            Self::Sqlite(c) => load_with_binds(c, sql, binds),
             #[cfg(feature = "postgres")]
             Self::Postgres(c) => {
                 let sql = dollar_placeholders(sql);
-                load_with_binds!(c, &sql, binds)
+                load_with_binds(c, &sql, binds)
             }
         };
         r.map_err(ImportError::source(context))
@@ -172,6 +172,7 @@ pub(crate) mod diesel_backend {
 }
 
 /// `?` → `$1`, `$2`, … (no `?` appears inside the importer's literals).
+#[cfg(feature = "postgres")]
 pub(crate) fn dollar_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut n = 0;

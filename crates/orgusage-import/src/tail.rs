@@ -13,6 +13,7 @@ use crate::run::Run;
 use crate::source::{Kind, keyset_after};
 use crate::state::{Batch, NewCleanup, NewDaily, NewLedger};
 use crate::{LedgerCostRule, Phase};
+use orgusage_db::bulk::Value;
 
 /// A client, a generation day, and the day's raw and marked-up cost when its ledger is marked up.
 type LedgerDayKey = (String, String, Option<(i64, i64)>);
@@ -117,7 +118,7 @@ impl Run<'_> {
             if let Some(row) = row {
                 let (client, date) = (row.client_org_id.clone(), row.usage_date.to_string());
                 self.add_rounding_pub(&mut batch, &client, &date, &u);
-                batch.daily.push(row);
+                batch.rows.daily.push(row);
             }
         }
         self.finish_pub(Phase::LiveCounters, batch, n)
@@ -140,16 +141,20 @@ impl Run<'_> {
 
     /// The imported day's raw and marked-up cost (nano-units), if the day exists.
     pub(crate) fn target_day(&self, client: &str, date: NaiveDate) -> Result<Option<(i64, i64)>> {
-        use diesel::prelude::*;
-        use orgusage_db::schema::client_daily_usage::dsl as d;
-        let r: Option<(i64, i64)> = orgusage_db::with_conn!(self.db, |conn| {
-            Ok(d::client_daily_usage
-                .filter(d::client_org_id.eq(client).and(d::usage_date.eq(date)))
-                .select((d::raw_cost, d::markup_cost))
-                .first(conn)
-                .optional()?)
-        })?;
-        Ok(r)
+        #[derive(diesel::QueryableByName)]
+        struct Day {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            raw_cost: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            markup_cost: i64,
+        }
+        let rows: Vec<Day> = orgusage_db::bulk::query(
+            &self.db,
+            "SELECT raw_cost, markup_cost FROM client_daily_usage \
+             WHERE client_org_id = ? AND usage_date = ?",
+            &[Value::Text(client), Value::Date(date)],
+        )?;
+        Ok(rows.first().map(|d| (d.raw_cost, d.markup_cost)))
     }
 
     /// The B22 decision for one client and day: `Some((day raw, day markup))` when the day's
@@ -232,7 +237,7 @@ impl Run<'_> {
                         float_to_units(g.total_cost, "processed_generations", "total_cost", &g.id)?
                     }
                 };
-                batch.ledger.push(NewLedger {
+                batch.rows.ledger.push(NewLedger {
                     client_org_id: g.client_org_id.clone(),
                     id: g.id.clone(),
                     generation_date: parse_date(
@@ -293,7 +298,7 @@ impl Run<'_> {
                 let cutoff_timestamp = cutoff_date
                     .and_hms_opt(0, 0, 0)
                     .map_or(0, |t| t.and_utc().timestamp());
-                batch.cleanup.push(NewCleanup {
+                batch.rows.cleanup.push(NewCleanup {
                     cleanup_date,
                     cutoff_date,
                     cutoff_timestamp,

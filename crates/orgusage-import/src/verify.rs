@@ -124,10 +124,7 @@ fn month_sums(run: &Run<'_>, table: &str) -> Result<BTreeMap<(String, String), T
          CAST(SUM(raw_cost) AS BIGINT) AS rc, CAST(SUM(markup_cost) AS BIGINT) AS mc \
          FROM {table} GROUP BY client_org_id, substr(CAST(usage_date AS TEXT), 1, 7)"
     );
-    let rows: Vec<TgtMonth> = orgusage_db::with_conn!(run.db, |conn| {
-        use diesel::RunQueryDsl;
-        Ok(diesel::sql_query(sql.as_str()).load(conn)?)
-    })?;
+    let rows: Vec<TgtMonth> = orgusage_db::bulk::query(&run.db, &sql, &[])?;
     Ok(rows
         .into_iter()
         .map(|r| ((r.c, r.m), units(r.t, r.r, r.rc, r.mc)))
@@ -357,10 +354,7 @@ pub(crate) fn verify(run: &mut Run<'_>, counts: Vec<(String, u64)>) -> Result<Im
             cols.join(", "),
             conds.join(" OR ")
         );
-        let days: Vec<DayLevels> = orgusage_db::with_conn!(run.db, |conn| {
-            use diesel::RunQueryDsl;
-            Ok(diesel::sql_query(sql.as_str()).load(conn)?)
-        })?;
+        let days: Vec<DayLevels> = orgusage_db::bulk::query(&run.db, &sql, &[])?;
         for d in days {
             bad_months.insert((d.c.clone(), d.d.get(..7).unwrap_or(&d.d).to_string()));
             rep.inconsistent_days_total += 1;

@@ -7,7 +7,7 @@ use orgusage_domain::Result;
 use orgusage_domain::generations::GenerationOutcome;
 use orgusage_domain::usage::UsageRecord;
 
-pub use orgusage_db::sql::BATCH_CHUNK;
+pub use orgusage_db::BATCH_CHUNK;
 pub use orgusage_domain::health::{
     DayTotals, DoubleCountingValidation, HealthCheck, MonthHealthReport, RolloverHealth,
     RolloverResult,

@@ -21,12 +21,17 @@ use orgusage_domain::usage::{RecordedUsage, UsageRecord};
 use super::batch_plan::{
     DayKey, Item, merge, outcomes, overflow_error, prepare_all, replicate, validate_item,
 };
+use super::usage::MonthLock;
 use super::usage::{ClientBilling, UsageRepo};
-use crate::rawsql::{DynStmt, Val};
-use crate::sql::{
-    BATCH_BILLING, BATCH_CHUNK, BATCH_CLIENT_DAY, BATCH_LEDGER, BATCH_MODEL_DAY, BATCH_USER_DAY,
-    multi_row,
-};
+use crate::prepared::{DynStmt, Val};
+use crate::statements::{BatchBilling, BatchClientDay, BatchLedger, BatchModelDay, BatchUserDay};
+
+/// Records per transaction of the batch path (`record_usage_batch`, `record_generations`,
+/// group commit). Its widest statement, the user-day upsert, binds 12 values per distinct
+/// (client, day, user) row, so a chunk binds at most 12,000 values in one statement: well under
+/// SQLite's 32,766 and PostgreSQL's (and diesel's) 65,535. Larger chunks gained nothing
+/// measurable; smaller ones pay the per-transaction cost (a WAL flush) more often.
+pub const BATCH_CHUNK: usize = 1000;
 
 /// A batch item: an optional OpenRouter generation id and the record.
 pub(crate) type BatchItem<'r> = (Option<&'r str>, &'r UsageRecord);
@@ -141,10 +146,9 @@ impl UsageRepo<'_> {
         let ts = now.timestamp();
         crate::write_tx!(self.db, |conn| {
             let binds = clients.iter().map(|c| Val::Text(c)).collect();
-            let sql = multi_row(BATCH_BILLING, clients.len());
             type Billing = (Text, Text, BigInt, Nullable<BigInt>, Bool);
             let rows: Vec<(String, String, i64, Option<i64>, bool)> =
-                DynStmt::<Billing>::new(sql, binds, clients.len()).load(conn)?;
+                DynStmt::<Billing>::rows::<BatchBilling>(clients.len(), binds).load(conn)?;
             let billing: HashMap<String, ClientBilling> = rows
                 .into_iter()
                 .map(|(id, timezone, markup_rate, monthly_limit, is_active)| {
@@ -183,11 +187,7 @@ impl UsageRepo<'_> {
             // single-record paths do). Rare in batches, so one small statement each.
             for l in &live {
                 if let Some(id) = l.item.record.reservation_id.as_deref() {
-                    let binds = [Val::Text(id), Val::Text(&l.item.record.client_org_id)];
-                    ::diesel::RunQueryDsl::execute(
-                        crate::rawsql::stmt::<41, ()>(super::reservations::SETTLE, &binds),
-                        conn,
-                    )?;
+                    super::reservations::settle(conn, id, &l.item.record.client_org_id)?;
                 }
             }
             if !ledger.is_empty() {
@@ -204,9 +204,8 @@ impl UsageRepo<'_> {
                         Val::Text(model),
                     ]);
                 }
-                let sql = multi_row(BATCH_LEDGER, ledger.len());
                 let new: Vec<(String, String)> =
-                    DynStmt::<(Text, Text)>::new(sql, binds, ledger.len()).load(conn)?;
+                    DynStmt::<(Text, Text)>::rows::<BatchLedger>(ledger.len(), binds).load(conn)?;
                 let new: HashSet<(String, String)> = new.into_iter().collect();
                 live.retain(|l| match l.item.gen_id {
                     Some(id) => {
@@ -240,20 +239,13 @@ impl UsageRepo<'_> {
                     Val::Date(*day),
                     Val::Text(user),
                     Val::Text(or_user),
-                    Val::Int(s.total_tokens),
-                    Val::Int(s.input_tokens),
-                    Val::Int(s.output_tokens),
-                    Val::Int(s.requests),
-                    Val::Int(s.raw_units),
-                    Val::Int(s.markup_units),
-                    Val::Int(ts),
-                    Val::Int(ts),
                 ]);
+                binds.extend(s.vals());
+                binds.extend([Val::Int(ts), Val::Int(ts)]);
             }
-            let sql = multi_row(BATCH_USER_DAY, merged.users.len());
+            type Counts = (Text, Date, Text, BigInt);
             let counts: Vec<(String, NaiveDate, String, i64)> =
-                DynStmt::<(Text, Date, Text, BigInt)>::new(sql, binds, merged.users.len())
-                    .load(conn)?;
+                DynStmt::<Counts>::rows::<BatchUserDay>(merged.users.len(), binds).load(conn)?;
             let counts: HashMap<(String, NaiveDate, String), i64> = counts
                 .into_iter()
                 .map(|(c, d, u, total)| ((c, d, u), total))
@@ -269,23 +261,13 @@ impl UsageRepo<'_> {
 
             let mut binds = Vec::with_capacity(merged.clients.len() * 11);
             for ((client, day), (s, new_users)) in &merged.clients {
-                binds.extend([
-                    Val::Text(client),
-                    Val::Date(*day),
-                    Val::Int(s.total_tokens),
-                    Val::Int(s.input_tokens),
-                    Val::Int(s.output_tokens),
-                    Val::Int(s.requests),
-                    Val::Int(s.raw_units),
-                    Val::Int(s.markup_units),
-                    Val::Int(ts),
-                    Val::Int(ts),
-                    Val::Int(*new_users),
-                ]);
+                binds.extend([Val::Text(client), Val::Date(*day)]);
+                binds.extend(s.vals());
+                binds.extend([Val::Int(ts), Val::Int(ts), Val::Int(*new_users)]);
             }
-            let sql = multi_row(BATCH_CLIENT_DAY, merged.clients.len());
             let written: Vec<(String, NaiveDate)> =
-                DynStmt::<(Text, Date)>::new(sql, binds, merged.clients.len()).load(conn)?;
+                DynStmt::<(Text, Date)>::rows::<BatchClientDay>(merged.clients.len(), binds)
+                    .load(conn)?;
             if written.len() < merged.clients.len() {
                 // The overflow guard refused these rows (see `UPSERT_CLIENT_DAY`).
                 let written: HashSet<(String, NaiveDate)> = written.into_iter().collect();
@@ -302,23 +284,11 @@ impl UsageRepo<'_> {
 
             let mut binds = Vec::with_capacity(merged.models.len() * 12);
             for ((client, day, model), (s, provider)) in &merged.models {
-                binds.extend([
-                    Val::Text(client),
-                    Val::Date(*day),
-                    Val::Text(model),
-                    Val::Int(s.total_tokens),
-                    Val::Int(s.input_tokens),
-                    Val::Int(s.output_tokens),
-                    Val::Int(s.requests),
-                    Val::Int(s.raw_units),
-                    Val::Int(s.markup_units),
-                    Val::OptText(*provider),
-                    Val::Int(ts),
-                    Val::Int(ts),
-                ]);
+                binds.extend([Val::Text(client), Val::Date(*day), Val::Text(model)]);
+                binds.extend(s.vals());
+                binds.extend([Val::OptText(*provider), Val::Int(ts), Val::Int(ts)]);
             }
-            let sql = multi_row(BATCH_MODEL_DAY, merged.models.len());
-            DynStmt::<()>::new(sql, binds, merged.models.len()).execute(conn)?;
+            DynStmt::<()>::rows::<BatchModelDay>(merged.models.len(), binds).execute(conn)?;
 
             // Limited clients: the month lock, then the month's sum, as in `record_usage`;
             // clients in key order, so two batches take their locks in the same order.
@@ -334,10 +304,10 @@ impl UsageRepo<'_> {
             }
             let mut month_after: HashMap<(&str, NaiveDate), i64> = HashMap::new();
             for (client, spans) in &months {
-                super::usage::MonthLock::lock_client_month(conn, client)?;
-                for (from, to) in spans {
-                    let after = super::usage::month_markup_units!(conn, *client, *from, *to);
-                    month_after.insert((*client, *from), after);
+                conn.lock_client_month(client)?;
+                for &span in spans {
+                    let after = super::usage::month_markup_units(conn, client, span)?;
+                    month_after.insert((*client, span.0), after);
                 }
             }
             outcomes(&live, &billing, &month_after, &mut out);

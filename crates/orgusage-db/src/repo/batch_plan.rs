@@ -13,6 +13,7 @@ use orgusage_domain::{DatabaseErrorKind, Error, Result};
 
 use super::limits::limit_status;
 use super::usage::{ClientBilling, Prepared, prepare};
+use crate::prepared::Val;
 
 /// One valid item of a batch, by its position in the caller's slice.
 #[derive(Debug, Clone)]
@@ -85,6 +86,19 @@ pub(crate) struct Sums {
 }
 
 impl Sums {
+    /// Total, input and output tokens, requests, raw and marked-up cost: the binds every batch
+    /// daily upsert takes in this order.
+    pub(crate) fn vals(&self) -> [Val<'static>; 6] {
+        [
+            Val::Int(self.total_tokens),
+            Val::Int(self.input_tokens),
+            Val::Int(self.output_tokens),
+            Val::Int(self.requests),
+            Val::Int(self.raw_units),
+            Val::Int(self.markup_units),
+        ]
+    }
+
     /// Adds one record; `None` when a sum would leave `i64` (the caller reports `Overflow`).
     fn add(&mut self, l: &Live<'_>) -> Option<()> {
         let r = l.item.record;

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Text, Untyped};
 use orgusage_domain::generations::{CleanupBreakdown, CleanupStatsResult};
 use orgusage_domain::money::units_to_decimal;
 use orgusage_domain::{Error, Result};
@@ -20,8 +20,13 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use super::generations::GenerationRepo;
 use crate::conn::{PoolKind, checkout};
 use crate::error::TxError;
+use crate::prepared::{Val, stmt};
 use crate::schema::processed_generation_cleanup_log::{self, dsl as log};
 use crate::schema::processed_generations::dsl as pg;
+#[cfg(feature = "postgres")]
+use crate::statements::PostgresDeleteBatch;
+#[cfg(feature = "sqlite")]
+use crate::statements::SqliteDeleteBatch;
 
 /// The original's default retention.
 pub const DEFAULT_DAYS_TO_KEEP: u32 = 60;
@@ -37,6 +42,7 @@ pub const SQLITE_CLEANUP_BATCH: i64 = 25_000;
 const FIXED_ROW_BYTES: i64 = 3 * 8 + 4;
 
 #[derive(QueryableByName)]
+#[diesel(check_for_backend(crate::backends::Sqlite, crate::backends::Pg))]
 struct Deleted {
     #[diesel(sql_type = Text)]
     client_org_id: String,
@@ -107,10 +113,9 @@ impl GenerationRepo<'_> {
             PoolKind::Sqlite(pool) => {
                 let _turn = self.db.write_turn();
                 let mut conn = checkout(pool)?;
+                let binds = [Val::Int(cutoff), Val::Int(SQLITE_CLEANUP_BATCH)];
                 conn.immediate_transaction(|c| {
-                    diesel::sql_query(crate::sql::SQLITE_DELETE_BATCH)
-                        .bind::<BigInt, _>(cutoff)
-                        .bind::<BigInt, _>(SQLITE_CLEANUP_BATCH)
+                    stmt::<SqliteDeleteBatch, Untyped>(&binds)
                         .load(c)
                         .map_err(TxError::from)
                 })?
@@ -122,10 +127,9 @@ impl GenerationRepo<'_> {
                 // As in `write_tx!`: a connection lost during COMMIT leaves the batch's outcome
                 // unknown, and the error (in the run's result and audit row) says so.
                 let mut body_ok = false;
+                let binds = [Val::Int(cutoff), Val::Int(CLEANUP_BATCH)];
                 let result = conn.transaction(|c| {
-                    let rows = diesel::sql_query(crate::sql::POSTGRES_DELETE_BATCH)
-                        .bind::<BigInt, _>(cutoff)
-                        .bind::<BigInt, _>(CLEANUP_BATCH)
+                    let rows = stmt::<PostgresDeleteBatch, Untyped>(&binds)
                         .load(c)
                         .map_err(TxError::from);
                     body_ok = rows.is_ok();
@@ -275,7 +279,9 @@ impl GenerationRepo<'_> {
 }
 
 /// One row of `processed_generation_cleanup_log`.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = processed_generation_cleanup_log)]
+#[diesel(check_for_backend(crate::backends::Sqlite, crate::backends::Pg))]
 pub struct CleanupLogEntry {
     /// Row id.
     pub id: i64,

@@ -9,12 +9,16 @@ use orgusage_domain::{
     EncryptionErrorKind, Error, Result, Secret,
 };
 
-use crate::error::{TxError, is_unique_violation};
+use diesel::dsl::Limit;
+use diesel::query_dsl::LoadQuery;
+
+use crate::error::{TxError, conflict_on_unique};
 use crate::schema::client_organizations::{self, dsl as co};
 use crate::{Database, with_conn, write_tx};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = client_organizations)]
+#[diesel(check_for_backend(crate::backends::Sqlite, crate::backends::Pg))]
 pub(crate) struct ClientRow {
     id: String,
     name: String,
@@ -83,48 +87,67 @@ struct ClientChangeset<'a> {
     updated_at: i64,
 }
 
+/// Another client holding `api_key`: its lookup hash under any key of the ring, or its
+/// plaintext on a row not yet migrated.
+#[diesel::dsl::auto_type]
+fn key_holder_query<'a>(hashes: &'a [String], api_key: &'a str, except_id: &'a str) -> _ {
+    let unmigrated = co::openrouter_api_key
+        .eq(api_key)
+        .and(co::openrouter_api_key_lookup.is_null());
+    co::client_organizations
+        .filter(co::id.ne(except_id))
+        .filter(co::openrouter_api_key_lookup.eq_any(hashes).or(unmigrated))
+        .select(co::id)
+}
+
+/// Any client whose key is encrypted. `>= ''` rather than IS NOT NULL: a range SQLite serves
+/// from the lookup index (IS NOT NULL scans the table), so plaintext mode pays one index probe.
+#[diesel::dsl::auto_type]
+fn encrypted_client_query() -> _ {
+    let empty: &'static str = "";
+    co::client_organizations
+        .filter(co::openrouter_api_key_lookup.ge(empty))
+        .select(co::id)
+}
+
 /// Inside a write transaction: the rules the unique indexes cannot enforce alone. With a key
 /// ring, a key held by a plaintext row not yet migrated, or hashed under an older key of the
 /// ring, is a conflict. Without one, writing a plaintext key next to encrypted rows is refused:
-/// this instance could neither detect a duplicate among them nor read them back. A macro, not a
-/// function, because the body is expanded once per backend connection type.
-macro_rules! check_key_free {
-    ($keys:expr, $conn:ident, $api_key:expr, $except_id:expr) => {{
-        match $keys {
-            Some(ring) => {
-                let hashes = ring.lookup_hashes($api_key);
-                let taken: Option<String> = co::client_organizations
-                    .filter(co::id.ne($except_id))
-                    .filter(
-                        co::openrouter_api_key_lookup.eq_any(&hashes).or(co::openrouter_api_key
-                            .eq($api_key)
-                            .and(co::openrouter_api_key_lookup.is_null())),
-                    )
-                    .select(co::id)
-                    .first($conn)
-                    .optional()?;
-                if taken.is_some() {
-                    return Err(TxError::from(key_taken()));
-                }
-            }
-            None => {
-                // `>= ''` rather than IS NOT NULL: a range SQLite serves from the lookup index
-                // (IS NOT NULL scans the table), so plaintext mode pays one index probe.
-                let encrypted: Option<String> = co::client_organizations
-                    .filter(co::openrouter_api_key_lookup.ge(""))
-                    .select(co::id)
-                    .first($conn)
-                    .optional()?;
-                if encrypted.is_some() {
-                    return Err(TxError::from(Error::encryption(
-                        EncryptionErrorKind::NoKey,
-                        "client_organizations holds encrypted API keys but the store was opened \
-                         without a key ring (StoreConfig::encryption); a plaintext key is not written",
-                    )));
-                }
+/// this instance could neither detect a duplicate among them nor read them back. `hashes`: the
+/// key's lookup hashes under the ring (`None`: no ring).
+fn check_key_free<'q, C>(
+    conn: &mut C,
+    hashes: Option<&'q [String]>,
+    api_key: &'q str,
+    except_id: &'q str,
+) -> Result<(), TxError>
+where
+    C: Connection,
+    Limit<key_holder_query<'q>>: LoadQuery<'q, C, String>,
+    Limit<encrypted_client_query>: LoadQuery<'q, C, String>,
+{
+    match hashes {
+        Some(hashes) => {
+            let taken: Option<String> = key_holder_query(hashes, api_key, except_id)
+                .first(conn)
+                .optional()?;
+            if taken.is_some() {
+                return Err(key_taken().into());
             }
         }
-    }};
+        None => {
+            let encrypted: Option<String> = encrypted_client_query().first(conn).optional()?;
+            if encrypted.is_some() {
+                return Err(Error::encryption(
+                    EncryptionErrorKind::NoKey,
+                    "client_organizations holds encrypted API keys but the store was opened \
+                     without a key ring (StoreConfig::encryption); a plaintext key is not written",
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn key_taken() -> Error {
@@ -200,19 +223,13 @@ impl<'a> ClientRepo<'a> {
             created_at: now,
             updated_at: now,
         };
+        let hashes = self.keys.map(|ring| ring.lookup_hashes(api_key.expose()));
         let result = write_tx!(self.db, |conn| {
-            check_key_free!(self.keys, conn, api_key.expose(), &id);
-            diesel::insert_into(co::client_organizations)
+            check_key_free(conn, hashes.as_deref(), api_key.expose(), &id)?;
+            let insert = diesel::insert_into(co::client_organizations)
                 .values(&row)
-                .execute(conn)
-                .map_err(|e| {
-                    let e = TxError::from(e);
-                    if is_unique_violation(&e) {
-                        TxError::from(key_taken())
-                    } else {
-                        e
-                    }
-                })?;
+                .execute(conn);
+            conflict_on_unique(insert, key_taken)?;
             let saved = co::client_organizations
                 .find(&id)
                 .select(ClientRow::as_select())
@@ -367,8 +384,9 @@ impl<'a> ClientRepo<'a> {
         check_plaintext("openrouter_api_key", api_key.expose())?;
         let (stored_key, lookup) = self.seal(client_id, api_key.expose())?;
         let now = super::unix_now(self.clock);
+        let hashes = self.keys.map(|ring| ring.lookup_hashes(api_key.expose()));
         write_tx!(self.db, |conn| {
-            check_key_free!(self.keys, conn, api_key.expose(), client_id);
+            check_key_free(conn, hashes.as_deref(), api_key.expose(), client_id)?;
             let target =
                 co::client_organizations.filter(co::id.eq(client_id).and(co::is_active.eq(true)));
             let n = diesel::update(target)

@@ -11,14 +11,15 @@ use orgusage_domain::generations::{
 };
 use orgusage_domain::models::validate_identifier;
 use orgusage_domain::money::{units_to_decimal, validate_amount};
-use orgusage_domain::usage::{RecordedUsage, UsageRecord};
+use orgusage_domain::usage::UsageRecord;
 use orgusage_domain::{Clock, Error, Result};
 
+use super::reservations::settle_reservation;
 use super::usage::{
-    ClientBilling, Increment, UsageRepo, apply_increment, limit_after_increment, load_billing,
-    prepare,
+    Increment, UsageRepo, apply_increment, limit_after_increment, load_billing, prepare,
 };
 use crate::Database;
+use crate::exact::exact_sum;
 use crate::schema::client_organizations::dsl as co;
 use crate::schema::processed_generations::{self, dsl as pg};
 
@@ -104,7 +105,7 @@ impl UsageRepo<'_> {
         }
         let now = self.clock.now();
         crate::write_tx!(self.db, |conn| {
-            let billing: ClientBilling = load_billing!(conn, client)?;
+            let billing = load_billing(conn, client)?;
             let prepared = prepare(&billing, record, explicit_markup, now)?;
             let inserted = diesel::insert_into(pg::processed_generations)
                 .values(&NewLedgerRow {
@@ -120,26 +121,20 @@ impl UsageRepo<'_> {
                 .on_conflict_do_nothing()
                 .execute(conn)?;
             // Settled before the duplicate check: a replay's reservation is freed too.
-            crate::repo::reservations::settle_reservation!(
-                conn,
-                record,
-                inserted == 1 && billing.monthly_limit.is_some()
-            );
+            let lock_follows = inserted == 1 && billing.monthly_limit.is_some();
+            settle_reservation(conn, record, lock_follows)?;
             if inserted == 0 {
                 return Ok(GenerationOutcome::Duplicate);
             }
             let inc = Increment::new(record, &prepared, raw_units, total_tokens, now);
-            apply_increment!(conn, &inc);
+            apply_increment(conn, &inc)?;
             let settle = record.reservation_id.as_deref();
-            let status = limit_after_increment!(conn, client, &billing, &prepared, settle);
-            Ok(GenerationOutcome::Recorded(RecordedUsage {
-                usage_date: prepared.usage_date,
+            let status = limit_after_increment(conn, client, &billing, &prepared, settle)?;
+            Ok(GenerationOutcome::Recorded(prepared.recorded(
+                raw_units,
                 total_tokens,
-                raw_cost: units_to_decimal(raw_units),
-                markup_cost: units_to_decimal(prepared.markup_units),
-                limit_crossed: status.as_ref().is_some_and(|s| s.1),
-                monthly_limit: status.map(|s| s.0),
-            }))
+                status,
+            )))
         })
     }
 }
@@ -233,7 +228,7 @@ impl<'a> GenerationRepo<'a> {
         validate_usage_date("generation_date", generation_date)?;
         let now = self.clock.now().timestamp();
         crate::write_tx!(self.db, |conn| {
-            let _billing: ClientBilling = load_billing!(conn, client_org_id)?;
+            load_billing(conn, client_org_id)?;
             let n = diesel::insert_into(pg::processed_generations)
                 .values(&NewLedgerRow {
                     client_org_id,
@@ -277,13 +272,9 @@ impl<'a> GenerationRepo<'a> {
                 q = q.filter(pg::generation_date.le(e));
             }
             Ok(q.select((
-                diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(COUNT(*) AS BIGINT)"),
-                diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                    "CAST(COALESCE(SUM(total_cost), 0) AS BIGINT)",
-                ),
-                diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                    "CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT)",
-                ),
+                diesel::dsl::count_star(),
+                exact_sum(pg::total_cost),
+                exact_sum(pg::total_tokens),
             ))
             .get_result(conn)?)
         })?;

@@ -1,14 +1,13 @@
 //! Monthly limit status: spend in the client's current local month against `monthly_limit`.
 
 use chrono::NaiveDate;
-use diesel::prelude::*;
 use orgusage_domain::Result;
 use orgusage_domain::money::units_to_decimal;
 use orgusage_domain::timezone::{local_date_at, month_end, month_start, parse_timezone};
 use orgusage_domain::usage::MonthlyLimitStatus;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::usage::{ClientBilling, UsageRepo, load_billing, month_markup_units};
+use super::usage::{UsageRepo, load_billing, month_markup_units};
 use crate::error::TxError;
 
 /// Builds the status and tells whether `spent_before -> spent` crossed the limit.
@@ -47,12 +46,12 @@ impl UsageRepo<'_> {
     pub fn get_monthly_limit_status(&self, client_org_id: &str) -> Result<MonthlyLimitStatus> {
         let now = self.clock.now();
         crate::with_conn!(self.db, |conn| {
-            let client: ClientBilling = load_billing!(conn, client_org_id)?;
+            let client = load_billing(conn, client_org_id)?;
             let tz = parse_timezone(&client.timezone).map_err(TxError::from)?;
             let today = local_date_at(tz, now);
             let first = month_start(today);
             // The whole month: usage booked on a later day of it counts as this month's spend.
-            let spent = month_markup_units!(conn, client_org_id, first, month_end(today));
+            let spent = month_markup_units(conn, client_org_id, (first, month_end(today)))?;
             Ok(limit_status(client_org_id, client.monthly_limit, first, spent, None).0)
         })
     }

@@ -8,13 +8,14 @@ use orgusage_domain::{
     Clock, Error, Result, UserClientMapping, UserClientMappingForm, UserClientMappingUpdate,
 };
 
-use crate::error::{TxError, is_unique_violation};
+use crate::error::conflict_on_unique;
 use crate::schema::client_organizations::dsl as co;
 use crate::schema::user_client_mapping::{self, dsl as m};
 use crate::{Database, with_conn, write_tx};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = user_client_mapping)]
+#[diesel(check_for_backend(crate::backends::Sqlite, crate::backends::Pg))]
 struct MappingRow {
     id: String,
     user_id: String,
@@ -74,10 +75,10 @@ impl<'a> MappingRepo<'a> {
             updated_at: now,
         };
         let conflict = || {
-            TxError::from(Error::Conflict(format!(
+            Error::Conflict(format!(
                 "user {} already has an active mapping to another client",
                 form.user_id
-            )))
+            ))
         };
         write_tx!(self.db, |conn| {
             let client_active: Option<bool> = co::client_organizations
@@ -103,9 +104,9 @@ impl<'a> MappingRepo<'a> {
                 .first(conn)
                 .optional()?;
             if other.is_some() {
-                return Err(conflict());
+                return Err(conflict().into());
             }
-            diesel::insert_into(m::user_client_mapping)
+            let upsert = diesel::insert_into(m::user_client_mapping)
                 .values(&row)
                 .on_conflict(m::id)
                 .do_update()
@@ -114,16 +115,9 @@ impl<'a> MappingRepo<'a> {
                     m::is_active.eq(true),
                     m::updated_at.eq(excluded(m::updated_at)),
                 ))
-                .execute(conn)
-                // A concurrent writer mapped the same user elsewhere between our check and insert.
-                .map_err(|e| {
-                    let e = TxError::from(e);
-                    if is_unique_violation(&e) {
-                        conflict()
-                    } else {
-                        e
-                    }
-                })?;
+                .execute(conn);
+            // A concurrent writer mapped the same user elsewhere between our check and insert.
+            conflict_on_unique(upsert, conflict)?;
             Ok(m::user_client_mapping
                 .find(&row.id)
                 .select(MappingRow::as_select())

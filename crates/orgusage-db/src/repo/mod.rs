@@ -19,7 +19,8 @@ pub(crate) mod reservations;
 mod settings;
 pub(crate) mod usage;
 
-pub use cleanup::CleanupLogEntry;
+pub use batch::BATCH_CHUNK;
+pub use cleanup::{CLEANUP_BATCH, CleanupLogEntry, SQLITE_CLEANUP_BATCH};
 pub use clients::ClientRepo;
 pub use generations::GenerationRepo;
 pub use keys::{DEFAULT_KEY_BATCH, KeyMaintenance, KeyMigrationReport};

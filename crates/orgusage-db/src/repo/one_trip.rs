@@ -16,6 +16,9 @@
 //! matched, the final `SELECT` divides by zero, which aborts the whole statement (user and model
 //! rows included), and that error is reported as `Overflow`.
 
+// Without PostgreSQL there is no one-trip path: the cache is kept (the facade holds one) but unused.
+#![cfg_attr(not(feature = "postgres"), allow(dead_code, unused_imports))]
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -23,13 +26,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use orgusage_domain::generations::GenerationOutcome;
-use orgusage_domain::money::units_to_decimal;
 use orgusage_domain::usage::{RecordedUsage, UsageRecord};
 use orgusage_domain::{DatabaseErrorKind, Error, Result};
 
 use super::usage::{ClientBilling, UsageRepo, prepare};
-#[cfg(feature = "postgres")]
-use crate::sql::PG_RECORD_ONE;
 
 /// Entries kept at most; past it the cache starts over (it only saves round trips).
 const MAX_CLIENTS: usize = 10_000;
@@ -103,7 +103,7 @@ impl UsageRepo<'_> {
         now: DateTime<Utc>,
     ) -> Result<Option<GenerationOutcome>> {
         // A record that settles a spend reservation takes the ordinary transaction, which
-        // deletes the reservation atomically with the usage (see `settle_reservation!`).
+        // deletes the reservation atomically with the usage (see `reservations::settle_reservation`).
         #[cfg(feature = "postgres")]
         if let (Some(cache), crate::conn::PoolKind::Postgres(pool), None) = (
             self.billing_cache,
@@ -114,18 +114,8 @@ impl UsageRepo<'_> {
             let billing = match cache.get(client) {
                 Some(b) => b,
                 None => {
-                    let b: Option<ClientBilling> = crate::with_conn!(self.db, |conn| {
-                        use crate::schema::client_organizations::dsl as co;
-                        Ok(co::client_organizations
-                            .find(client)
-                            .select((
-                                co::timezone,
-                                co::markup_rate,
-                                co::monthly_limit,
-                                co::is_active,
-                            ))
-                            .first(conn)
-                            .optional()?)
+                    let b = crate::with_conn!(self.db, |conn| {
+                        Ok(super::usage::find_billing(conn, client)?)
                     })?;
                     match b {
                         Some(b) => {
@@ -149,14 +139,12 @@ impl UsageRepo<'_> {
             let result = run_one(&mut conn, &inc, &billing, ledger);
             crate::conn::discard_if_dead(&mut conn, &result);
             return match result? {
-                Matched::Written => Ok(Some(GenerationOutcome::Recorded(RecordedUsage {
-                    usage_date: prepared.usage_date,
+                // A client without a limit: no limit status, never crossed.
+                Matched::Written => Ok(Some(GenerationOutcome::Recorded(prepared.recorded(
+                    raw_units,
                     total_tokens,
-                    raw_cost: units_to_decimal(raw_units),
-                    markup_cost: units_to_decimal(prepared.markup_units),
-                    limit_crossed: false,
-                    monthly_limit: None,
-                }))),
+                    None,
+                )))),
                 Matched::Duplicate => Ok(Some(GenerationOutcome::Duplicate)),
                 Matched::Changed => {
                     // The client changed since it was cached: nothing was written.
@@ -177,7 +165,7 @@ impl UsageRepo<'_> {
     }
 }
 
-/// What [`PG_RECORD_ONE`] did.
+/// What [`PgRecordOne`](crate::statements::PgRecordOne) did.
 #[cfg(feature = "postgres")]
 enum Matched {
     /// The usage (and the ledger row, if any) was written.
@@ -188,7 +176,7 @@ enum Matched {
     Changed,
 }
 
-/// Runs [`PG_RECORD_ONE`].
+/// Runs [`PgRecordOne`](crate::statements::PgRecordOne).
 #[cfg(feature = "postgres")]
 fn run_one(
     conn: &mut diesel::PgConnection,
@@ -196,13 +184,18 @@ fn run_one(
     billing: &ClientBilling,
     (created_at, generation_id): (Option<i64>, Option<&str>),
 ) -> Result<Matched> {
-    use crate::rawsql::{Val, stmt};
+    use crate::prepared::{Val, stmt};
+    use crate::statements::PgRecordOne;
     use diesel::sql_types::BigInt;
-    let binds = [
+    let mut binds = Vec::with_capacity(44);
+    // the client check
+    binds.extend([
         Val::Text(inc.client_org_id),
         Val::Int(billing.markup_rate),
         Val::Text(&billing.timezone),
-        // ledger, only with a generation id
+    ]);
+    // the ledger row, only with a generation id
+    binds.extend([
         Val::Text(inc.client_org_id),
         Val::OptText(generation_id),
         Val::Date(inc.usage_date),
@@ -212,44 +205,13 @@ fn run_one(
         Val::OptInt(created_at),
         Val::Text(inc.model_name),
         Val::OptText(generation_id),
-        // user
-        Val::Text(inc.client_org_id),
-        Val::Date(inc.usage_date),
-        Val::Text(inc.user_id),
-        Val::Text(inc.openrouter_user_id),
-        Val::Int(inc.total_tokens),
-        Val::Int(inc.input_tokens),
-        Val::Int(inc.output_tokens),
-        Val::Int(inc.raw_units),
-        Val::Int(inc.markup_units),
-        Val::Int(inc.now),
-        Val::Int(inc.now),
-        Val::OptText(generation_id),
-        // client-day
-        Val::Text(inc.client_org_id),
-        Val::Date(inc.usage_date),
-        Val::Int(inc.total_tokens),
-        Val::Int(inc.input_tokens),
-        Val::Int(inc.output_tokens),
-        Val::Int(inc.raw_units),
-        Val::Int(inc.markup_units),
-        Val::Int(inc.now),
-        Val::Int(inc.now),
-        // model
-        Val::Text(inc.client_org_id),
-        Val::Date(inc.usage_date),
-        Val::Text(inc.model_name),
-        Val::Int(inc.total_tokens),
-        Val::Int(inc.input_tokens),
-        Val::Int(inc.output_tokens),
-        Val::Int(inc.raw_units),
-        Val::Int(inc.markup_units),
-        Val::OptText(inc.provider),
-        Val::Int(inc.now),
-        Val::Int(inc.now),
-    ];
+    ]);
+    binds.extend(inc.user_binds());
+    binds.push(Val::OptText(generation_id));
+    binds.extend(inc.client_binds());
+    binds.extend(inc.model_binds());
     let row: QueryResult<(i64, i64, i64)> =
-        stmt::<4, (BigInt, BigInt, BigInt)>(PG_RECORD_ONE, &binds).get_result(conn);
+        stmt::<PgRecordOne, (BigInt, BigInt, BigInt)>(&binds).get_result(conn);
     match row {
         Ok((0, _, _)) => Ok(Matched::Changed),
         Ok((_, 0, _)) if generation_id.is_some() => Ok(Matched::Duplicate),

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
+use diesel::query_dsl::LoadQuery;
 use orgusage_domain::money::units_to_decimal;
 use orgusage_domain::pln::{DailyRate, RateRule};
 use orgusage_domain::{Clock, Error, Result};
@@ -38,7 +39,9 @@ pub struct DayCosts {
 }
 
 /// Name, zone and state of a client, active or not.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::client_organizations)]
+#[diesel(check_for_backend(crate::backends::Sqlite, crate::backends::Pg))]
 pub struct ClientHeader {
     /// The client's name.
     pub name: String,
@@ -48,7 +51,9 @@ pub struct ClientHeader {
     pub is_active: bool,
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = daily_exchange_rates)]
+#[diesel(check_for_backend(crate::backends::Sqlite, crate::backends::Pg))]
 struct RateRow {
     rate_date: NaiveDate,
     currency_from: String,
@@ -89,29 +94,67 @@ struct NewRate<'a> {
     fetched_at: i64,
 }
 
-/// Reads the stored rates of a pair and rule for the cost dates `$from..=$to`, oldest first.
-macro_rules! load_rates {
-    ($conn:ident, $pair:expr, $rule:expr, $from:expr, $to:expr) => {
-        r::daily_exchange_rates
-            .filter(
-                r::currency_from
-                    .eq($pair.0)
-                    .and(r::currency_to.eq($pair.1))
-                    .and(r::rate_rule.eq($rule.as_str()))
-                    .and(r::rate_date.between($from, $to)),
-            )
-            .order(r::rate_date.asc())
-            .select((
-                r::rate_date,
-                r::currency_from,
-                r::currency_to,
-                r::rate,
-                r::table_no,
-                r::effective_date,
-                r::source,
-            ))
-            .load::<RateRow>($conn)
-    };
+/// The stored rates of a pair and rule for the cost dates `from..=to`, oldest first.
+#[diesel::dsl::auto_type]
+fn rates_query<'a>(
+    currency_from: &'a str,
+    currency_to: &'a str,
+    rule: &'a str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> _ {
+    r::daily_exchange_rates
+        .filter(
+            r::currency_from
+                .eq(currency_from)
+                .and(r::currency_to.eq(currency_to))
+                .and(r::rate_rule.eq(rule))
+                .and(r::rate_date.between(from, to)),
+        )
+        .order(r::rate_date.asc())
+        .select((
+            r::rate_date,
+            r::currency_from,
+            r::currency_to,
+            r::rate,
+            r::table_no,
+            r::effective_date,
+            r::source,
+        ))
+}
+
+/// Loads [`rates_query`] of `pair` and `rule`.
+fn load_rates<C>(
+    conn: &mut C,
+    pair: (&str, &str),
+    rule: RateRule,
+    (from, to): (NaiveDate, NaiveDate),
+) -> QueryResult<Vec<RateRow>>
+where
+    C: Connection,
+    for<'a> rates_query<'a>: LoadQuery<'a, C, RateRow>,
+{
+    rates_query(pair.0, pair.1, rule.as_str(), from, to).load(conn)
+}
+
+/// The client-day rows of one client in `from..=to`, oldest first (`key` = client id).
+#[diesel::dsl::auto_type]
+fn client_days_query<'a>(client: &'a str, from: NaiveDate, to: NaiveDate) -> _ {
+    d::client_daily_usage
+        .filter(
+            d::client_org_id
+                .eq(client)
+                .and(d::usage_date.between(from, to)),
+        )
+        .order(d::usage_date.asc())
+        .select((
+            d::client_org_id,
+            d::usage_date,
+            d::total_tokens,
+            d::total_requests,
+            d::raw_cost,
+            d::markup_cost,
+        ))
 }
 
 /// Repository of `daily_exchange_rates` and the per-day cost rows PLN reports read.
@@ -139,15 +182,9 @@ impl<'a> RatesRepo<'a> {
         let (Some(from), Some(to)) = (dates.first(), dates.last()) else {
             return Ok(Vec::new());
         };
-        let rows: Vec<RateRow> = crate::with_conn!(self.db, |conn| {
-            Ok(load_rates!(
-                conn,
-                (currency_from, currency_to),
-                rule,
-                from,
-                to
-            )?)
-        })?;
+        let pair = (currency_from, currency_to);
+        let span = (*from, *to);
+        let rows = crate::with_conn!(self.db, |conn| Ok(load_rates(conn, pair, rule, span)?))?;
         Ok(rows
             .into_iter()
             .filter(|row| dates.contains(&row.rate_date))
@@ -226,7 +263,7 @@ impl<'a> RatesRepo<'a> {
                     .on_conflict_do_nothing()
                     .execute(conn)?;
             }
-            Ok(load_rates!(conn, pair, rule, from, to)?)
+            Ok(load_rates(conn, pair, rule, (from, to))?)
         })?;
         Ok(stored
             .into_iter()
@@ -264,22 +301,7 @@ impl<'a> RatesRepo<'a> {
             let Some(header) = header else {
                 return Ok(None);
             };
-            let days = d::client_daily_usage
-                .filter(
-                    d::client_org_id
-                        .eq(client_org_id)
-                        .and(d::usage_date.between(from, to)),
-                )
-                .order(d::usage_date.asc())
-                .select((
-                    d::client_org_id,
-                    d::usage_date,
-                    d::total_tokens,
-                    d::total_requests,
-                    d::raw_cost,
-                    d::markup_cost,
-                ))
-                .load::<DayCosts>(conn)?;
+            let days = client_days_query(client_org_id, from, to).load::<DayCosts>(conn)?;
             Ok(Some((header, days)))
         })
     }
@@ -292,22 +314,7 @@ impl<'a> RatesRepo<'a> {
         to: NaiveDate,
     ) -> Result<Vec<DayCosts>> {
         crate::with_conn!(self.db, |conn| {
-            Ok(d::client_daily_usage
-                .filter(
-                    d::client_org_id
-                        .eq(client_org_id)
-                        .and(d::usage_date.between(from, to)),
-                )
-                .order(d::usage_date.asc())
-                .select((
-                    d::client_org_id,
-                    d::usage_date,
-                    d::total_tokens,
-                    d::total_requests,
-                    d::raw_cost,
-                    d::markup_cost,
-                ))
-                .load::<DayCosts>(conn)?)
+            Ok(client_days_query(client_org_id, from, to).load::<DayCosts>(conn)?)
         })
     }
 

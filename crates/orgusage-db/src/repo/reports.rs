@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
-use diesel::dsl::sql;
+use diesel::dsl::{Limit, sql};
 use diesel::prelude::*;
+use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::BigInt;
 use orgusage_domain::money::{units_to_decimal, wide_units_to_decimal};
 use orgusage_domain::timezone::{local_date_at, month_start, parse_timezone};
@@ -62,20 +63,27 @@ struct GroupRow {
 }
 
 /// Client name and zone of an active client.
-macro_rules! client_zone {
-    ($conn:ident, $client:expr) => {{
-        let row: Option<(String, String)> = co::client_organizations
-            .filter(co::id.eq($client).and(co::is_active.eq(true)))
-            .select((co::name, co::timezone))
-            .first($conn)
-            .optional()?;
-        row.ok_or_else(|| {
-            TxError::from(Error::NotFound {
-                entity: "client",
-                id: $client.to_string(),
-            })
+#[diesel::dsl::auto_type]
+fn client_zone_query<'a>(client: &'a str) -> _ {
+    let active: bool = true;
+    co::client_organizations
+        .filter(co::id.eq(client).and(co::is_active.eq(active)))
+        .select((co::name, co::timezone))
+}
+
+/// Client name and zone of an active client (`NotFound` otherwise).
+fn client_zone<'q, C>(conn: &mut C, client: &'q str) -> Result<(String, String), TxError>
+where
+    C: Connection,
+    Limit<client_zone_query<'q>>: LoadQuery<'q, C, (String, String)>,
+{
+    let row = client_zone_query(client).first(conn).optional()?;
+    row.ok_or_else(|| {
+        TxError::from(Error::NotFound {
+            entity: "client",
+            id: client.to_string(),
         })
-    }};
+    })
 }
 
 fn zone(name: &str, use_client_timezone: bool) -> Result<Tz, TxError> {
@@ -104,7 +112,7 @@ impl UsageRepo<'_> {
         let _span = tracing::debug_span!("orgusage.usage.stats", client_org_id).entered();
         let now = self.clock.now();
         crate::with_conn!(self.db, |conn| {
-            let (name, tz_name) = client_zone!(conn, client_org_id)?;
+            let (name, tz_name) = client_zone(conn, client_org_id)?;
             let tz = zone(&tz_name, use_client_timezone)?;
             let today = local_date_at(tz, now);
             let first = month_start(today);
@@ -181,7 +189,7 @@ impl UsageRepo<'_> {
         let _span = tracing::debug_span!("orgusage.usage.by_user", client_org_id).entered();
         let now = self.clock.now();
         let rows: Vec<GroupRow> = crate::with_conn!(self.db, |conn| {
-            let (_, tz_name) = client_zone!(conn, client_org_id)?;
+            let (_, tz_name) = client_zone(conn, client_org_id)?;
             let (start, end) = report_range(
                 start_date,
                 end_date,
@@ -239,7 +247,7 @@ impl UsageRepo<'_> {
         let _span = tracing::debug_span!("orgusage.usage.by_model", client_org_id).entered();
         let now = self.clock.now();
         let rows: Vec<GroupRow> = crate::with_conn!(self.db, |conn| {
-            let (_, tz_name) = client_zone!(conn, client_org_id)?;
+            let (_, tz_name) = client_zone(conn, client_org_id)?;
             let (start, end) = report_range(
                 start_date,
                 end_date,

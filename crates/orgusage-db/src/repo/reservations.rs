@@ -24,61 +24,53 @@ use orgusage_domain::timezone::{local_date_at, month_end, month_start, parse_tim
 use orgusage_domain::{Clock, Error, Result};
 use rust_decimal::Decimal;
 
-use super::usage::{ClientBilling, load_billing, month_markup_units};
+use diesel::query_dsl::methods::ExecuteDsl;
+use orgusage_domain::usage::UsageRecord;
+
+use super::usage::{MonthLock, find_billing, load_billing, month_markup_units};
 use crate::Database;
-#[cfg(feature = "postgres")]
 use crate::error::TxError;
-use crate::rawsql::{Val, stmt};
+use crate::exact::exact_sum;
+use crate::prepared::{Stmt, Val, stmt};
 use crate::schema::spend_reservations::dsl as sr;
-
-/// SQLite's reservation: insert only if the month's spend plus live reservations plus this
-/// amount stays within the limit. Runs under `BEGIN IMMEDIATE`, so nothing changes between the
-/// sums and the insert. Integer sums: exact.
-const SQLITE_RESERVE: &str = "INSERT INTO spend_reservations \
-    (id, client_org_id, month_start, amount, created_at, expires_at) \
-    SELECT ?, ?, ?, ?, ?, ? WHERE \
-    (SELECT COALESCE(SUM(markup_cost), 0) FROM client_daily_usage \
-      WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
-    + (SELECT COALESCE(SUM(amount), 0) FROM spend_reservations \
-      WHERE client_org_id = ? AND month_start = ? AND expires_at > ?) \
-    + ? <= ?";
-
-/// The settle statement of the record paths (prepared once per connection).
-pub(crate) const SETTLE: &str = "DELETE FROM spend_reservations WHERE id = ? AND client_org_id = ?";
+use crate::statements::{Settle, SqliteReserve};
 
 /// How long a reservation holds budget when the caller does not say: long enough for a slow
 /// streamed completion, short enough that a crashed host frees its budget the same hour.
 pub const DEFAULT_RESERVATION_TTL: Duration = Duration::minutes(15);
 
 /// Deletes the reservation a record settles, inside the record's transaction (the one hook of
-/// the record paths); `$lock_follows` tells whether `limit_after_increment!` runs next with the
-/// reservation id (it then deletes it on PostgreSQL). A reservation that already expired or was
-/// released is simply not there: the record still books its cost.
-macro_rules! settle_reservation {
-    ($conn:ident, $record:expr, $lock_follows:expr) => {{
-        let record: &::orgusage_domain::usage::UsageRecord = $record;
-        if let Some(id) = record.reservation_id.as_deref() {
-            // On PostgreSQL, when `limit_after_increment!` will take the month lock (a limited
-            // client, a record that is applied), the settle rides on that statement: no extra
-            // round trip.
-            let folded: bool = $lock_follows && $crate::repo::usage::MonthLock::folds_settle($conn);
-            if !folded {
-                use $crate::rawsql::{Val, stmt};
-                let binds = [Val::Text(id), Val::Text(&record.client_org_id)];
-                ::diesel::RunQueryDsl::execute(
-                    stmt::<41, ()>($crate::repo::reservations::SETTLE, &binds),
-                    $conn,
-                )?;
-            }
+/// the record paths); `lock_follows` tells whether [`limit_after_increment`] runs next with the
+/// reservation id (it then deletes it on PostgreSQL, in the month lock's statement: no extra
+/// round trip). A reservation that already expired or was released is simply not there: the
+/// record still books its cost.
+///
+/// [`limit_after_increment`]: super::usage::limit_after_increment
+pub(crate) fn settle_reservation<C>(
+    conn: &mut C,
+    record: &UsageRecord,
+    lock_follows: bool,
+) -> Result<(), TxError>
+where
+    C: Connection + MonthLock,
+    for<'a> Stmt<'a, Settle>: ExecuteDsl<C>,
+{
+    if let Some(id) = record.reservation_id.as_deref() {
+        if !(lock_follows && conn.folds_settle()) {
+            settle(conn, id, &record.client_org_id)?;
         }
-    }};
+    }
+    Ok(())
 }
-pub(crate) use settle_reservation;
 
-/// PostgreSQL's authorization: one call of the migration's function.
-#[cfg(feature = "postgres")]
-const PG_AUTHORIZE: &str = "SELECT status, limit_units, spent, reserved, amount, month_first \
-    FROM orgusage_authorize(?, ?, CAST(? AS NUMERIC), ?, ?)";
+/// Deletes reservation `id` of `client` (prepared once per connection).
+pub(crate) fn settle<C>(conn: &mut C, id: &str, client: &str) -> diesel::QueryResult<usize>
+where
+    C: Connection,
+    for<'a> Stmt<'a, Settle>: ExecuteDsl<C>,
+{
+    stmt::<Settle, ()>(&[Val::Text(id), Val::Text(client)]).execute(conn)
+}
 
 /// The row `orgusage_authorize` (PostgreSQL) returns.
 #[cfg(feature = "postgres")]
@@ -214,16 +206,15 @@ impl<'a> SpendRepo<'a> {
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> Result<Decision> {
-        let billing: Option<ClientBilling> =
-            crate::with_conn!(self.db, |conn| { Ok(load_billing!(conn, client).ok()) })?;
+        let billing = crate::with_conn!(self.db, |conn| Ok(find_billing(conn, client)?))?;
         match billing {
-            None => return Ok(Decision::NotFound),
-            Some(b) if b.monthly_limit.is_none() => return Ok(Decision::Unlimited),
-            Some(_) => {}
+            Some(b) if b.is_active && b.monthly_limit.is_some() => {}
+            Some(b) if b.is_active => return Ok(Decision::Unlimited),
+            _ => return Ok(Decision::NotFound),
         }
         crate::write_tx!(self.db, |conn| {
             // Re-read inside the lock: the limit or the client may have changed meanwhile.
-            let Ok(billing) = load_billing!(conn, client) else {
+            let Ok(billing) = load_billing(conn, client) else {
                 return Ok(Decision::NotFound);
             };
             let Some(limit) = billing.monthly_limit else {
@@ -252,7 +243,7 @@ impl<'a> SpendRepo<'a> {
                 Val::Int(amount),
                 Val::Int(limit),
             ];
-            let inserted = stmt::<40, ()>(SQLITE_RESERVE, &binds).execute(conn)?;
+            let inserted = stmt::<SqliteReserve, ()>(&binds).execute(conn)?;
             if inserted == 1 {
                 return Ok(Decision::Reserved {
                     amount,
@@ -260,7 +251,7 @@ impl<'a> SpendRepo<'a> {
                 });
             }
             // Refused (the rare path): the figures for the refusal.
-            let spent = month_markup_units!(conn, client, first, last);
+            let spent = month_markup_units(conn, client, (first, last))?;
             let reserved: i64 = sr::spend_reservations
                 .filter(
                     sr::client_org_id
@@ -268,9 +259,7 @@ impl<'a> SpendRepo<'a> {
                         .and(sr::month_start.eq(first))
                         .and(sr::expires_at.gt(now_s)),
                 )
-                .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                    "CAST(COALESCE(SUM(amount), 0) AS BIGINT)",
-                ))
+                .select(exact_sum(sr::amount))
                 .get_result(conn)?;
             Ok(Decision::Refused {
                 limit,
@@ -320,7 +309,7 @@ impl<'a> SpendRepo<'a> {
             diesel::sql_types::BigInt,
             diesel::sql_types::Nullable<diesel::sql_types::Date>,
         );
-        let row: Result<PgAuthorize> = stmt::<42, Row>(PG_AUTHORIZE, &binds)
+        let row: Result<PgAuthorize> = stmt::<crate::statements::PgAuthorize, Row>(&binds)
             .get_result::<(i32, Option<i64>, i64, i64, i64, Option<NaiveDate>)>(&mut *conn)
             .map(
                 |(status, limit_units, spent, reserved, amount, month_first)| PgAuthorize {

@@ -15,6 +15,7 @@ use crate::{Database, with_conn, write_tx};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = global_settings)]
+#[diesel(check_for_backend(crate::backends::Sqlite, crate::backends::Pg))]
 struct SettingsRow {
     id: String,
     openrouter_provisioning_key: Option<String>,

@@ -3,15 +3,25 @@
 //! retried by the caller (exactly-once retries are `record_generation`'s job).
 
 use chrono::NaiveDate;
+use diesel::dsl::Limit;
 use diesel::prelude::*;
+use diesel::query_dsl::LoadQuery;
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::sql_types::BigInt;
 use orgusage_domain::bounds::validate_usage_date;
 use orgusage_domain::money::{mul_rate_to_units, units_to_decimal};
 use orgusage_domain::timezone::{local_date_at, month_end, month_start, parse_timezone};
-use orgusage_domain::usage::{CatalogueModel, RecordedUsage, UsageRecord};
-use orgusage_domain::{Clock, Result};
+use orgusage_domain::usage::{CatalogueModel, MonthlyLimitStatus, RecordedUsage, UsageRecord};
+use orgusage_domain::{Clock, Error, Result};
 
+use super::reservations::settle_reservation;
 use crate::Database;
 use crate::error::TxError;
+use crate::exact::exact_sum;
+use crate::prepared::{Stmt, Val, stmt};
+use crate::schema::client_daily_usage::dsl as d;
+use crate::schema::client_organizations::dsl as co;
+use crate::statements::{UpsertClientDay, UpsertModelDay, UpsertUserDay};
 
 /// The increments one request adds to the three daily tables.
 #[derive(Debug, Clone)]
@@ -31,7 +41,9 @@ pub(crate) struct Increment<'r> {
 }
 
 /// What the transaction needs to know about the client.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::client_organizations)]
+#[diesel(check_for_backend(crate::backends::Sqlite, crate::backends::Pg))]
 pub(crate) struct ClientBilling {
     pub timezone: String,
     pub markup_rate: i64,
@@ -65,103 +77,119 @@ impl<'r> Increment<'r> {
     }
 }
 
-/// Applies one request's increments to the three daily tables on a concrete connection: three
-/// atomic upserts, no read-modify-write.
+impl<'r> Increment<'r> {
+    /// The user-day binds of [`UpsertUserDay`] (also part of `PgRecordOne`).
+    pub(crate) fn user_binds(&self) -> [Val<'r>; 11] {
+        let key = [
+            Val::Text(self.client_org_id),
+            Val::Date(self.usage_date),
+            Val::Text(self.user_id),
+            Val::Text(self.openrouter_user_id),
+        ];
+        self.row(&key, &[])
+    }
+
+    /// The client-day binds of [`UpsertClientDay`] but its last (`unique_users`).
+    pub(crate) fn client_binds(&self) -> [Val<'r>; 9] {
+        self.row(
+            &[Val::Text(self.client_org_id), Val::Date(self.usage_date)],
+            &[],
+        )
+    }
+
+    /// The model-day binds of [`UpsertModelDay`].
+    pub(crate) fn model_binds(&self) -> [Val<'r>; 11] {
+        let key = [
+            Val::Text(self.client_org_id),
+            Val::Date(self.usage_date),
+            Val::Text(self.model_name),
+        ];
+        self.row(&key, &[Val::OptText(self.provider)])
+    }
+
+    /// A daily row's binds: `key`, then the amounts every daily row adds (total, input and
+    /// output tokens, raw and marked-up cost), then `extra`, then `created_at` and
+    /// `updated_at`; `N` is their count.
+    fn row<const N: usize>(&self, key: &[Val<'r>], extra: &[Val<'r>]) -> [Val<'r>; N] {
+        let amounts = [
+            Val::Int(self.total_tokens),
+            Val::Int(self.input_tokens),
+            Val::Int(self.output_tokens),
+            Val::Int(self.raw_units),
+            Val::Int(self.markup_units),
+        ];
+        let stamps = [Val::Int(self.now), Val::Int(self.now)];
+        let all = key.iter().chain(&amounts).chain(extra).chain(&stamps);
+        debug_assert_eq!(all.clone().count(), N, "binds of a daily row");
+        let mut out = [Val::Int(0); N];
+        for (slot, val) in out.iter_mut().zip(all) {
+            *slot = *val;
+        }
+        out
+    }
+}
+
+/// Applies one request's increments to the three daily tables: three atomic upserts, no
+/// read-modify-write.
 ///
 /// Order: the user row first, because its `RETURNING total_requests` tells whether this is the
 /// user's first request of the day (exactly one transaction sees 1), which the client-day upsert
 /// then adds to `unique_users`. Every transaction locks user row, client-day row, model row in
 /// that order, so PostgreSQL cannot deadlock; the client-day lock also orders the monthly-limit
-/// sum that may follow.
-macro_rules! apply_increment {
-    ($conn:ident, $inc:expr) => {{
-        use $crate::rawsql::{Val, stmt};
-        use $crate::sql::{UPSERT_CLIENT_DAY, UPSERT_MODEL_DAY, UPSERT_USER_DAY};
-        let inc: &$crate::repo::usage::Increment<'_> = $inc;
-        let user_binds = [
-            Val::Text(inc.client_org_id),
-            Val::Date(inc.usage_date),
-            Val::Text(inc.user_id),
-            Val::Text(inc.openrouter_user_id),
-            Val::Int(inc.total_tokens),
-            Val::Int(inc.input_tokens),
-            Val::Int(inc.output_tokens),
-            Val::Int(inc.raw_units),
-            Val::Int(inc.markup_units),
-            Val::Int(inc.now),
-            Val::Int(inc.now),
-        ];
-        let user_requests: i64 = ::diesel::RunQueryDsl::get_result(
-            stmt::<1, ::diesel::sql_types::BigInt>(UPSERT_USER_DAY, &user_binds),
-            $conn,
-        )?;
-        let client_binds = [
-            Val::Text(inc.client_org_id),
-            Val::Date(inc.usage_date),
-            Val::Int(inc.total_tokens),
-            Val::Int(inc.input_tokens),
-            Val::Int(inc.output_tokens),
-            Val::Int(inc.raw_units),
-            Val::Int(inc.markup_units),
-            Val::Int(inc.now),
-            Val::Int(inc.now),
-            Val::Int(i64::from(user_requests == 1)),
-        ];
-        let client_rows =
-            ::diesel::RunQueryDsl::execute(stmt::<2, ()>(UPSERT_CLIENT_DAY, &client_binds), $conn)?;
-        if client_rows == 0 {
-            // The upsert's overflow guard refused the update (see `UPSERT_CLIENT_DAY`).
-            return Err($crate::error::TxError::from(
-                ::orgusage_domain::Error::Overflow(format!(
-                    "the daily totals of client {} on {} would exceed the i64 storage range",
-                    inc.client_org_id, inc.usage_date
-                )),
-            ));
-        }
-        let model_binds = [
-            Val::Text(inc.client_org_id),
-            Val::Date(inc.usage_date),
-            Val::Text(inc.model_name),
-            Val::Int(inc.total_tokens),
-            Val::Int(inc.input_tokens),
-            Val::Int(inc.output_tokens),
-            Val::Int(inc.raw_units),
-            Val::Int(inc.markup_units),
-            Val::OptText(inc.provider),
-            Val::Int(inc.now),
-            Val::Int(inc.now),
-        ];
-        ::diesel::RunQueryDsl::execute(stmt::<3, ()>(UPSERT_MODEL_DAY, &model_binds), $conn)?;
-    }};
+/// sum that may follow. Day totals past `i64` are `Overflow` (the transaction rolls back).
+pub(crate) fn apply_increment<C>(conn: &mut C, inc: &Increment<'_>) -> Result<(), TxError>
+where
+    C: Connection,
+    for<'a> Stmt<'a, UpsertUserDay, BigInt>: LoadQuery<'a, C, i64>,
+    for<'a> Stmt<'a, UpsertClientDay>: ExecuteDsl<C>,
+    for<'a> Stmt<'a, UpsertModelDay>: ExecuteDsl<C>,
+{
+    let user_requests: i64 = stmt::<UpsertUserDay, BigInt>(&inc.user_binds()).get_result(conn)?;
+    let mut client_binds = [Val::Int(i64::from(user_requests == 1)); 10];
+    client_binds[..9].copy_from_slice(&inc.client_binds());
+    let client_rows = stmt::<UpsertClientDay, ()>(&client_binds).execute(conn)?;
+    if client_rows == 0 {
+        // The upsert's overflow guard refused the update (see `UpsertClientDay`).
+        return Err(super::batch_plan::overflow_error(inc.client_org_id, inc.usage_date).into());
+    }
+    stmt::<UpsertModelDay, ()>(&inc.model_binds()).execute(conn)?;
+    Ok(())
 }
-pub(crate) use apply_increment;
+
+/// The month's marked-up cost of a client: the client-day rows of `from..=to`.
+#[diesel::dsl::auto_type]
+fn month_markup_query<'a>(client: &'a str, from: NaiveDate, to: NaiveDate) -> _ {
+    d::client_daily_usage
+        .filter(
+            d::client_org_id
+                .eq(client)
+                .and(d::usage_date.between(from, to)),
+        )
+        .select(exact_sum(d::markup_cost))
+}
 
 /// Sum of marked-up cost (units) of a client over an inclusive date range.
-macro_rules! month_markup_units {
-    ($conn:ident, $client:expr, $from:expr, $to:expr) => {{
-        $crate::schema::client_daily_usage::dsl::client_daily_usage
-            .filter(
-                $crate::schema::client_daily_usage::dsl::client_org_id
-                    .eq($client)
-                    .and($crate::schema::client_daily_usage::dsl::usage_date.between($from, $to)),
-            )
-            .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                "CAST(COALESCE(SUM(markup_cost), 0) AS BIGINT)",
-            ))
-            .get_result::<i64>($conn)?
-    }};
+pub(crate) fn month_markup_units<C>(
+    conn: &mut C,
+    client: &str,
+    (from, to): (NaiveDate, NaiveDate),
+) -> QueryResult<i64>
+where
+    C: Connection,
+    for<'a> month_markup_query<'a>: LoadQuery<'a, C, i64>,
+{
+    month_markup_query(client, from, to).get_result(conn)
 }
-pub(crate) use month_markup_units;
 
 /// Serialises, per client, the writers that sum a limited client's month (see
-/// `limit_after_increment!`). A no-op on SQLite, whose writers are serialised by `BEGIN
+/// [`limit_after_increment`]). A no-op on SQLite, whose writers are serialised by `BEGIN
 /// IMMEDIATE` already.
 pub(crate) trait MonthLock {
     /// Waits until no other transaction of this client is between its increment and its commit.
     fn lock_client_month(&mut self, client_org_id: &str) -> diesel::QueryResult<()>;
 
     /// The same, deleting the spend reservation `settle` in the same statement when
-    /// [`MonthLock::folds_settle`] (see `settle_reservation!`).
+    /// [`MonthLock::folds_settle`] (see `reservations::settle_reservation`).
     fn lock_client_month_settling(
         &mut self,
         client_org_id: &str,
@@ -204,18 +232,6 @@ impl MonthLock for diesel::SqliteConnection {
     }
 }
 
-/// First key of the two-key advisory locks that orgusage takes ("orgu"), so they cannot collide
-/// with a host's single-key locks.
-#[cfg(feature = "postgres")]
-const ADVISORY_NAMESPACE: i32 = 0x6f72_6775;
-
-/// Settle a reservation and take the month lock in one statement (`ADVISORY_NAMESPACE` is
-/// 1869768565).
-#[cfg(feature = "postgres")]
-const PG_SETTLE_AND_LOCK: &str = "WITH settled AS (DELETE FROM spend_reservations \
-    WHERE id = ? AND client_org_id = ? RETURNING 1) \
-    SELECT pg_advisory_xact_lock(1869768565, hashtext(?)) FROM (SELECT COUNT(*) FROM settled) AS s";
-
 #[cfg(feature = "postgres")]
 impl MonthLock for diesel::PgConnection {
     fn lock_client_month_settling(
@@ -226,17 +242,17 @@ impl MonthLock for diesel::PgConnection {
         let Some(reservation) = settle else {
             return self.lock_client_month(client_org_id);
         };
-        // A data-modifying CTE always runs to completion, and before the lock here: the
-        // reservation row is deleted, then the month lock taken. `authorize` never locks
-        // existing reservation rows, so the order cannot deadlock with it. A fixed text with a
-        // static id: prepared once per connection.
-        use crate::rawsql::{Val, stmt};
+        // The reservation row is deleted, then the month lock taken (see `PgSettleAndLock`).
+        // `authorize` never locks existing reservation rows, so the order cannot deadlock with
+        // it.
         let binds = [
             Val::Text(reservation),
             Val::Text(client_org_id),
             Val::Text(client_org_id),
         ];
-        diesel::RunQueryDsl::execute(stmt::<43, ()>(PG_SETTLE_AND_LOCK, &binds), self).map(|_| ())
+        stmt::<crate::statements::PgSettleAndLock, ()>(&binds)
+            .execute(self)
+            .map(|_| ())
     }
 
     fn folds_settle(&self) -> bool {
@@ -245,18 +261,17 @@ impl MonthLock for diesel::PgConnection {
 
     fn lock_client_month(&mut self, client_org_id: &str) -> diesel::QueryResult<()> {
         // Transaction-scoped, so it is released by COMMIT/ROLLBACK and is safe behind PgBouncer
-        // in transaction mode. Two clients whose ids hash alike merely share a lock.
-        diesel::sql_query(format!(
-            "SELECT pg_advisory_xact_lock({ADVISORY_NAMESPACE}, hashtext($1))"
-        ))
-        .bind::<diesel::sql_types::Text, _>(client_org_id)
-        .execute(self)
-        .map(|_| ())
+        // in transaction mode.
+        stmt::<crate::statements::PgLockClientMonth, ()>(&[Val::Text(client_org_id)])
+            .execute(self)
+            .map(|_| ())
     }
 }
 
-/// After `apply_increment!`: the limit status of the month the record was booked into, and
-/// whether this record crossed it.
+/// After [`apply_increment`]: the limit status of the month the record was booked into, and
+/// whether this record crossed it (`None` for a client without a limit). `settle`: the spend
+/// reservation the record settles, deleted by the month lock's statement when the connection
+/// [`MonthLock::folds_settle`].
 ///
 /// Writers of one client-day are already ordered by the client-day row lock, but writers of
 /// *different* days of one month are not, and on PostgreSQL each could sum the month without
@@ -264,66 +279,67 @@ impl MonthLock for diesel::PgConnection {
 /// with a limit first takes a transaction-scoped lock on its months; the sum, a new statement
 /// with a new snapshot, then sees every predecessor, and exactly one writer sees the crossing.
 /// Clients without a limit pay nothing.
-macro_rules! limit_after_increment {
-    ($conn:ident, $client_id:expr, $billing:expr, $prepared:expr) => {
-        $crate::repo::usage::limit_after_increment!($conn, $client_id, $billing, $prepared, None)
-    };
-    ($conn:ident, $client_id:expr, $billing:expr, $prepared:expr, $settle:expr) => {{
-        let billing: &$crate::repo::usage::ClientBilling = $billing;
-        let prepared: &$crate::repo::usage::Prepared = $prepared;
-        match billing.monthly_limit {
-            None => None,
-            Some(_) => {
-                $crate::repo::usage::MonthLock::lock_client_month_settling(
-                    $conn, $client_id, $settle,
-                )?;
-                let after = $crate::repo::usage::month_markup_units!(
-                    $conn,
-                    $client_id,
-                    prepared.month.0,
-                    prepared.month.1
-                );
-                let before = after.saturating_sub(prepared.markup_units);
-                Some($crate::repo::limits::limit_status(
-                    $client_id,
-                    billing.monthly_limit,
-                    prepared.month.0,
-                    after,
-                    Some(before),
-                ))
-            }
-        }
-    }};
-}
-pub(crate) use limit_after_increment;
-
-/// Loads the active client's billing settings inside a transaction (`NotFound` otherwise).
-macro_rules! load_billing {
-    ($conn:ident, $client:expr) => {{
-        let row: Option<$crate::repo::usage::ClientBilling> =
-            $crate::schema::client_organizations::dsl::client_organizations
-                .find($client)
-                .select((
-                    $crate::schema::client_organizations::dsl::timezone,
-                    $crate::schema::client_organizations::dsl::markup_rate,
-                    $crate::schema::client_organizations::dsl::monthly_limit,
-                    $crate::schema::client_organizations::dsl::is_active,
-                ))
-                .first($conn)
-                .optional()?;
-        match row {
-            Some(c) if c.is_active => Ok(c),
-            _ => Err($crate::error::TxError::from(
-                ::orgusage_domain::Error::NotFound {
-                    entity: "client",
-                    id: $client.to_string(),
-                },
-            )),
-        }
-    }};
+pub(crate) fn limit_after_increment<C>(
+    conn: &mut C,
+    client_id: &str,
+    billing: &ClientBilling,
+    prepared: &Prepared,
+    settle: Option<&str>,
+) -> Result<Option<(MonthlyLimitStatus, bool)>, TxError>
+where
+    C: Connection + MonthLock,
+    for<'a> month_markup_query<'a>: LoadQuery<'a, C, i64>,
+{
+    if billing.monthly_limit.is_none() {
+        return Ok(None);
+    }
+    conn.lock_client_month_settling(client_id, settle)?;
+    let after = month_markup_units(conn, client_id, prepared.month)?;
+    let before = after.saturating_sub(prepared.markup_units);
+    Ok(Some(super::limits::limit_status(
+        client_id,
+        billing.monthly_limit,
+        prepared.month.0,
+        after,
+        Some(before),
+    )))
 }
 
-pub(crate) use load_billing;
+/// The billing settings of a client, active or not.
+#[diesel::dsl::auto_type]
+fn billing_query<'a>(client: &'a str) -> _ {
+    co::client_organizations.find(client).select((
+        co::timezone,
+        co::markup_rate,
+        co::monthly_limit,
+        co::is_active,
+    ))
+}
+
+/// The client's billing settings, active or not (`None`: no such client).
+pub(crate) fn find_billing<C>(conn: &mut C, client: &str) -> QueryResult<Option<ClientBilling>>
+where
+    C: Connection,
+    for<'a> Limit<billing_query<'a>>: LoadQuery<'a, C, ClientBilling>,
+{
+    billing_query(client).first(conn).optional()
+}
+
+/// The active client's billing settings inside a transaction (`NotFound` otherwise).
+pub(crate) fn load_billing<C>(conn: &mut C, client: &str) -> Result<ClientBilling, TxError>
+where
+    C: Connection,
+    for<'a> Limit<billing_query<'a>>: LoadQuery<'a, C, ClientBilling>,
+{
+    match find_billing(conn, client)? {
+        Some(c) if c.is_active => Ok(c),
+        _ => Err(Error::NotFound {
+            entity: "client",
+            id: client.to_string(),
+        }
+        .into()),
+    }
+}
 
 /// Repository of the usage tables.
 #[derive(Debug, Clone, Copy)]
@@ -374,26 +390,15 @@ impl<'a> UsageRepo<'a> {
             return Ok(done);
         }
         crate::write_tx!(self.db, |conn| {
-            let client: ClientBilling = load_billing!(conn, &record.client_org_id)?;
+            let client = load_billing(conn, &record.client_org_id)?;
             let prepared = prepare(&client, record, explicit_markup, now)?;
             let inc = Increment::new(record, &prepared, raw_units, total_tokens, now);
-            apply_increment!(conn, &inc);
-            crate::repo::reservations::settle_reservation!(
-                conn,
-                record,
-                client.monthly_limit.is_some()
-            );
+            apply_increment(conn, &inc)?;
+            settle_reservation(conn, record, client.monthly_limit.is_some())?;
             let settle = record.reservation_id.as_deref();
             let status =
-                limit_after_increment!(conn, &record.client_org_id, &client, &prepared, settle);
-            Ok(RecordedUsage {
-                usage_date: prepared.usage_date,
-                total_tokens,
-                raw_cost: units_to_decimal(raw_units),
-                markup_cost: units_to_decimal(prepared.markup_units),
-                limit_crossed: status.as_ref().is_some_and(|s| s.1),
-                monthly_limit: status.map(|s| s.0),
-            })
+                limit_after_increment(conn, &record.client_org_id, &client, &prepared, settle)?;
+            Ok(prepared.recorded(raw_units, total_tokens, status))
         })
     }
 }
@@ -409,6 +414,27 @@ pub(crate) struct Prepared {
     pub month: (NaiveDate, NaiveDate),
 }
 
+impl Prepared {
+    /// What a record booked as prepared reports: its day, tokens and costs, and the month's
+    /// limit status from [`limit_after_increment`] (`None`: no limit, never crossed).
+    pub(crate) fn recorded(
+        &self,
+        raw_units: i64,
+        total_tokens: i64,
+        status: Option<(MonthlyLimitStatus, bool)>,
+    ) -> RecordedUsage {
+        RecordedUsage {
+            usage_date: self.usage_date,
+            total_tokens,
+            raw_cost: units_to_decimal(raw_units),
+            markup_cost: units_to_decimal(self.markup_units),
+            limit_crossed: status.as_ref().is_some_and(|s| s.1),
+            monthly_limit: status.map(|s| s.0),
+        }
+    }
+}
+
+/// Decides day, markup and month of `record` from the client's settings.
 pub(crate) fn prepare(
     client: &ClientBilling,
     record: &UsageRecord,
