@@ -1,6 +1,7 @@
 //! A PostgreSQL server restart, fast and immediate, under concurrent writers: every error is
-//! typed and transient, the same `Store` recovers without being re-opened (the pool pings a
-//! connection before handing it out and replaces dead ones), and replaying the failed
+//! typed and transient, the same `Store` recovers without being re-opened (the pool pings
+//! connections before handing them out, always or when they were idle, and replaces dead
+//! ones), and replaying the failed
 //! generation ids leaves exact totals.
 //!
 //! The restart needs a server of its own: the test builds a private cluster from the installed
@@ -131,11 +132,11 @@ fn replay(store: &Store, id: &str, rec: &UsageRecord) -> GenerationOutcome {
     }
 }
 
-/// The default: the pool pings a connection before handing it out and replaces a dead one, so
-/// only calls in flight during the restart fail.
+/// `test_connections_on_checkout(true)`: the pool pings every connection before handing it out
+/// and replaces a dead one, so only calls in flight during the restart fail.
 #[test]
 fn restart_fast_and_immediate_under_concurrent_writers() {
-    restart_under_writers(true);
+    restart_under_writers(Some(true));
 }
 
 /// Without the ping (e.g. behind a pooler that recycles server connections itself) the store
@@ -144,23 +145,36 @@ fn restart_fast_and_immediate_under_concurrent_writers() {
 /// than the writer count here, so idle connections die with the server too.
 #[test]
 fn restart_without_checkout_ping_recovers_too() {
-    restart_under_writers(false);
+    restart_under_writers(Some(false));
 }
 
-fn restart_under_writers(ping: bool) {
+/// The default: PostgreSQL connections are pinged only when they sat idle in the pool for
+/// `IDLE_CHECK_AFTER` or were never used, so busy writers send no ping and the pool's idle
+/// connections, which die with the server, are replaced before a caller gets one.
+#[test]
+fn restart_with_the_default_idle_check_recovers() {
+    restart_under_writers(None);
+}
+
+fn restart_under_writers(ping: Option<bool>) {
     let Some(cluster) = PrivateCluster::start() else {
         return;
     };
     let clock = Arc::new(ManualClock::new(orgusage_testkit::default_start()));
-    let pool = if ping { WRITERS } else { 2 * WRITERS };
-    let store = Store::open(
-        StoreConfig::new(cluster.url())
-            .clock(clock)
-            .max_connections(u32::try_from(pool).unwrap())
-            .test_connections_on_checkout(ping)
-            .connection_timeout(Duration::from_secs(20)),
-    )
-    .unwrap();
+    let pool = if ping == Some(true) {
+        WRITERS
+    } else {
+        2 * WRITERS
+    };
+    let config = StoreConfig::new(cluster.url())
+        .clock(clock)
+        .max_connections(u32::try_from(pool).unwrap())
+        .connection_timeout(Duration::from_secs(20));
+    let config = match ping {
+        Some(ping) => config.test_connections_on_checkout(ping),
+        None => config,
+    };
+    let store = Store::open(config).unwrap();
     let client = store
         .clients()
         .create_client(
@@ -204,7 +218,7 @@ fn restart_under_writers(ping: bool) {
         *classes.entry((f.phase, kind, first_line)).or_default() += 1;
     }
     for ((phase, kind, message), n) in &classes {
-        eprintln!("restart (ping {ping}) phase {phase}: {n} x Database({kind}): {message}");
+        eprintln!("restart (ping {ping:?}) phase {phase}: {n} x Database({kind}): {message}");
     }
 
     // Replay every failed id. A connection lost before COMMIT wrote nothing, so its replay
@@ -241,7 +255,7 @@ fn restart_under_writers(ping: bool) {
         .unwrap();
     assert_eq!(health.overall_status, "healthy");
     eprintln!(
-        "restart (ping {ping}): {tried} ids tried, {} failed and replayed",
+        "restart (ping {ping:?}): {tried} ids tried, {} failed and replayed",
         failures.len()
     );
 }

@@ -33,6 +33,12 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/
 #[cfg(feature = "postgres")]
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+/// PostgreSQL, default checkout rule: a pooled connection unused for this long is pinged before
+/// it is handed out (see [`DbConfig::test_on_checkout`]). Short enough that a connection idle
+/// across a server restart (which takes seconds) is checked, long enough that a busy instance's
+/// connections never are.
+pub const IDLE_CHECK_AFTER: Duration = Duration::from_secs(2);
+
 /// Advisory-lock key that serialises migrations of many instances starting at once on PostgreSQL.
 #[cfg(feature = "postgres")]
 const MIGRATION_LOCK_KEY: i64 = 0x6f72_6775_7361_6765; // "orgusage"
@@ -140,11 +146,14 @@ pub struct DbConfig {
     /// SQLite `busy_timeout`: how long a writer waits for another process's write lock
     /// (default 30 s).
     pub sqlite_busy_timeout: Duration,
-    /// Ping each connection (`SELECT 1`) when it is taken from the pool. Default: off for
-    /// SQLite (a file connection cannot go stale), on for PostgreSQL, because diesel cannot
-    /// otherwise tell that a pooled connection died with a server restart. The ping costs one
-    /// round trip per operation (about 80-150 µs measured here); turn it off only when the
-    /// pool is recycled some other way.
+    /// Ping each connection (`SELECT 1`) when it is taken from the pool: `Some(true)` every
+    /// time, `Some(false)` never. Default (`None`): never for SQLite (a file connection cannot
+    /// go stale); for PostgreSQL only a connection that sat unused in the pool for at least
+    /// [`IDLE_CHECK_AFTER`] or was never handed out, because diesel cannot otherwise tell that a
+    /// pooled connection died with a server restart, while a connection used a moment ago is
+    /// almost surely alive. A busy instance so pays no ping (it cost one round trip per
+    /// operation, about 80-150 µs measured here); a connection that dies while in use still
+    /// fails its call once with a transient `Connection` error and is then dropped.
     pub test_on_checkout: Option<bool>,
 }
 
@@ -181,6 +190,9 @@ pub(crate) enum PoolKind {
 #[derive(Clone)]
 pub struct Database {
     pool: PoolKind,
+    /// PostgreSQL's default checkout rule: ping connections idle at least this long.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    idle_check: Option<Duration>,
     /// SQLite only: writers of this process queue here before `BEGIN IMMEDIATE`. SQLite's busy
     /// handler polls with sleeps and is unfair, so under many writer threads one of them could
     /// starve past `busy_timeout`; a mutex hands the lock over promptly. Other processes are
@@ -309,7 +321,13 @@ impl Database {
             ),
             Backend::Postgres => (Self::postgres_pool(config)?, None),
         };
-        Ok(Self { pool, write_gate })
+        let idle_check = (backend == Backend::Postgres && config.test_on_checkout.is_none())
+            .then_some(IDLE_CHECK_AFTER);
+        Ok(Self {
+            pool,
+            idle_check,
+            write_gate,
+        })
     }
 
     #[cfg(feature = "sqlite")]
@@ -363,7 +381,8 @@ impl Database {
         // refused one (with backoff) meanwhile, so a server that is saturated for a moment
         // does not fail the open; one that stays saturated is a typed `Connection` error.
         let pool = pool_builder(config, size)
-            .test_on_check_out(config.test_on_checkout.unwrap_or(true))
+            // By default the idle rule of `Database::checkout_pg` decides, not r2d2.
+            .test_on_check_out(config.test_on_checkout.unwrap_or(false))
             .connection_customizer(Box::new(PgSetup {
                 pgbouncer: config.pgbouncer,
             }))
@@ -396,6 +415,19 @@ impl Database {
         self.write_gate
             .as_ref()
             .map(|g| g.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Takes a PostgreSQL connection for an operation, applying the default idle rule of
+    /// [`DbConfig::test_on_checkout`].
+    #[cfg(feature = "postgres")]
+    pub(crate) fn checkout_pg(
+        &self,
+        pool: &Pool<ConnectionManager<PgConnection>>,
+    ) -> Result<PooledConnection<ConnectionManager<PgConnection>>> {
+        match self.idle_check {
+            Some(idle) => checkout_checked_if_idle(pool, idle),
+            None => checkout(pool),
+        }
     }
 
     /// The pool, for the dispatch macros.
@@ -500,6 +532,51 @@ where
         .map_err(|e| pool_error(pool.max_size(), pool.connection_timeout(), &e))
 }
 
+/// When a connection was last handed out; kept in r2d2's per-connection extensions, which
+/// survive the connection's returns to the pool.
+#[cfg(feature = "postgres")]
+struct LastCheckout(std::time::Instant);
+
+/// [`checkout`], then a ping for a connection idle at least `idle` or never handed out before.
+/// A connection that fails it is marked broken by diesel (the statement runs through its
+/// checked path), so r2d2 drops it when the guard goes, and the next one is tried; a server
+/// restart so costs each stale connection one failed ping and no caller an error. At most
+/// `max_size + 1` tries: by then the pool has had to open new connections.
+#[cfg(feature = "postgres")]
+fn checkout_checked_if_idle<C>(
+    pool: &Pool<ConnectionManager<C>>,
+    idle: Duration,
+) -> Result<PooledConnection<ConnectionManager<C>>>
+where
+    C: diesel::r2d2::R2D2Connection + 'static,
+{
+    use diesel::connection::SimpleConnection;
+    let mut last_error = None;
+    for _ in 0..=pool.max_size() {
+        let mut conn = checkout(pool)?;
+        let now = std::time::Instant::now();
+        let previous = PooledConnection::extensions_mut(&mut conn).insert(LastCheckout(now));
+        let recent = previous.is_some_and(|LastCheckout(at)| now.duration_since(at) < idle);
+        if recent {
+            return Ok(conn);
+        }
+        match conn.batch_execute("SELECT 1") {
+            Ok(()) => return Ok(conn),
+            Err(e) => {
+                tracing::debug!(error = %e, "dropping a stale pooled connection");
+                last_error = Some(e);
+            }
+        }
+    }
+    Err(Error::database(
+        DatabaseErrorKind::Connection,
+        format!(
+            "every pooled connection failed its liveness check: {}",
+            last_error.map_or_else(String::new, |e| e.to_string())
+        ),
+    ))
+}
+
 /// Classifies an r2d2 error. r2d2 reports every failure as "timed out waiting for connection",
 /// and appends the last error of opening or validating a connection when there was one during
 /// the wait: then the server is the problem (`Connection`); without one, every connection was
@@ -569,7 +646,7 @@ macro_rules! with_conn {
             }
             #[cfg(feature = "postgres")]
             $crate::conn::PoolKind::Postgres(pool) => {
-                let mut guard = $crate::conn::checkout(pool)?;
+                let mut guard = $db.checkout_pg(pool)?;
                 let $conn = &mut *guard;
                 let r: ::std::result::Result<_, $crate::error::TxError> = (|| $body)();
                 let r = r.map_err(::orgusage_domain::Error::from);
@@ -605,7 +682,7 @@ macro_rules! write_tx {
             #[cfg(feature = "postgres")]
             $crate::conn::PoolKind::Postgres(pool) => {
                 use ::diesel::Connection as _;
-                let mut guard = $crate::conn::checkout(pool)?;
+                let mut guard = $db.checkout_pg(pool)?;
                 let result = guard.transaction(
                     |$conn| -> ::std::result::Result<_, $crate::error::TxError> {
                         let r: ::std::result::Result<_, $crate::error::TxError> = (|| $body)();

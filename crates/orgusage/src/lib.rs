@@ -105,6 +105,7 @@ pub use store::{Store, StoreConfig};
 /// (`store.clients().create_client(…)`), or uses the matching handle.
 pub mod db {
     pub use orgusage_crypto::KeyRing;
+    pub use orgusage_db::conn::IDLE_CHECK_AFTER;
     pub use orgusage_db::{
         Backend, ClientRepo, ConnectionBudget, DEFAULT_KEY_BATCH, Database, KeyMaintenance,
         KeyMigrationReport, MappingRepo, ServerLimits, SettingsRepo, SqliteSynchronous,

@@ -135,9 +135,11 @@ impl StoreConfig {
         self
     }
 
-    /// Whether to ping a connection when it leaves the pool (default: off for SQLite, on for
-    /// PostgreSQL so connections killed by a server restart are replaced; the ping costs a
-    /// round trip per operation).
+    /// Whether to ping every connection when it leaves the pool (`true`) or none (`false`).
+    /// Default: none on SQLite; on PostgreSQL only connections that sat idle in the pool for
+    /// [`IDLE_CHECK_AFTER`](crate::db::IDLE_CHECK_AFTER) (2 s) or were never used, so
+    /// connections killed by a server restart are replaced before a caller gets one, while a
+    /// busy instance sends no ping (it cost a round trip per operation).
     pub fn test_connections_on_checkout(mut self, test: bool) -> Self {
         self.db.test_on_checkout = Some(test);
         self

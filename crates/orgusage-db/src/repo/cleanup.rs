@@ -18,7 +18,9 @@ use orgusage_domain::{Error, Result};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::generations::GenerationRepo;
-use crate::conn::{PoolKind, checkout};
+use crate::conn::PoolKind;
+#[cfg(feature = "sqlite")]
+use crate::conn::checkout;
 use crate::error::TxError;
 use crate::prepared::{Val, stmt};
 use crate::schema::processed_generation_cleanup_log::{self, dsl as log};
@@ -123,7 +125,7 @@ impl GenerationRepo<'_> {
             #[cfg(feature = "postgres")]
             PoolKind::Postgres(pool) => {
                 use diesel::Connection;
-                let mut conn = checkout(pool)?;
+                let mut conn = self.db.checkout_pg(pool)?;
                 // As in `write_tx!`: a connection lost during COMMIT leaves the batch's outcome
                 // unknown, and the error (in the run's result and audit row) says so.
                 let mut body_ok = false;

@@ -131,7 +131,7 @@ impl UsageRepo<'_> {
             }
             let prepared = prepare(&billing, record, explicit_markup, now).map_err(Error::from)?;
             let inc = super::usage::Increment::new(record, &prepared, raw_units, total_tokens, now);
-            let mut conn = crate::conn::checkout(pool)?;
+            let mut conn = self.db.checkout_pg(pool)?;
             let ledger = (
                 super::generations::ledger_instant(record, now),
                 generation_id,

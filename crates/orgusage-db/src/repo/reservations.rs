@@ -290,7 +290,7 @@ impl<'a> SpendRepo<'a> {
                 "not a PostgreSQL pool",
             ));
         };
-        let mut conn = crate::conn::checkout(pool)?;
+        let mut conn = self.db.checkout_pg(pool)?;
         // The estimate travels as text and becomes NUMERIC: exact, never a float. A fixed
         // text with a static id, so it is prepared once per connection.
         let estimate = estimate.to_string();
