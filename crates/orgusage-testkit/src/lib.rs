@@ -1,5 +1,6 @@
-//! Test support for orgusage: a fresh database per test on every backend, a manual clock, and a
-//! macro that runs one test body on SQLite (always) and PostgreSQL (when reachable).
+//! Test support for orgusage: a fresh database per test on every backend, a manual clock, a
+//! macro that runs one test body on SQLite (always) and PostgreSQL (when reachable), and
+//! [`race`], which releases threads together for the concurrency tests.
 //!
 //! PostgreSQL is found at `ORGUSAGE_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`. Each test gets its own schema (`CREATE SCHEMA
@@ -19,8 +20,10 @@ use std::sync::{Arc, OnceLock};
 
 pub mod cluster;
 mod fixtures;
+mod race;
 
 pub use fixtures::{client, client_key, client_with, date, start_day};
+pub use race::race;
 
 use chrono::{DateTime, TimeZone, Utc};
 pub use orgusage::clock::ManualClock;
