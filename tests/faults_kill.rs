@@ -18,11 +18,11 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use orgusage::{ClientOrganizationForm, GenerationOutcome, Store, StoreConfig, UsageRecord};
 use orgusage_testkit::start_day as day;
-use orgusage_testkit::{TestStore, backend_tests};
+use orgusage_testkit::{TestStore, backend_tests, child_test};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -135,13 +135,7 @@ fn random_below(n: usize) -> usize {
 /// flushed before dying is still read from the pipe.
 fn run_child(spec: String, kill_after: Option<usize>) -> std::thread::JoinHandle<Vec<String>> {
     std::thread::spawn(move || {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let mut child = child_test("child_process")
             .env("ORGUSAGE_FAULT_CHILD", &spec)
             .stdout(Stdio::piped())
             .spawn()

@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Barrier};
-
 use chrono::{Duration, TimeZone, Utc};
 use orgusage::{Error, GenerationOutcome, Store, UsageRecord};
 use orgusage_testkit::{TestStore, backend_tests};
-use orgusage_testkit::{client, date};
+use orgusage_testkit::{client, date, race};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -77,30 +75,23 @@ backend_tests! {
         let c = client(&t.store, "c1");
         let threads = 20;
         let ids = 1000;
-        let barrier = Arc::new(Barrier::new(threads));
-        let joins: Vec<_> = (0..threads)
+        let contenders = (0..threads)
             .map(|i| {
                 let store = if i % 2 == 0 { t.store.clone() } else { t.second_instance() };
-                let (c, barrier) = (c.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    // Each thread walks the ids in its own order.
-                    let mut order: Vec<usize> = (0..ids).collect();
-                    order.rotate_left((i * 37) % ids);
-                    if i % 3 == 0 {
-                        order.reverse();
-                    }
-                    barrier.wait();
-                    let mut recorded = 0;
-                    for n in order {
-                        if store.usage().record_generation(&format!("gen-{n}"), &gen_rec(&c)).unwrap().is_recorded() {
-                            recorded += 1;
-                        }
-                    }
-                    recorded
-                })
+                // Each thread walks the ids in its own order.
+                let mut order: Vec<usize> = (0..ids).collect();
+                order.rotate_left((i * 37) % ids);
+                if i % 3 == 0 {
+                    order.reverse();
+                }
+                (store, order)
             })
             .collect();
-        let recorded: usize = joins.into_iter().map(|j| j.join().unwrap()).sum();
+        let recorded: usize = race(contenders, |_, (store, order)| {
+            order.into_iter().filter(|n| store.usage().record_generation(&format!("gen-{n}"), &gen_rec(&c)).unwrap().is_recorded()).count()
+        })
+        .into_iter()
+        .sum();
         assert_eq!(recorded, ids, "each id is recorded by exactly one thread");
         let stats = t.store.generations().get_processed_generations_stats(&c, None, None).unwrap();
         assert_eq!(stats.total_processed, ids as i64);
@@ -224,18 +215,8 @@ backend_tests! {
             t.store.generations().mark_generation_processed(&format!("new-{n}"), &c, date(2025, 8, 22), dec!(0.01), 1).unwrap();
         }
         t.clock.set(now);
-        let barrier = Arc::new(Barrier::new(3));
-        let joins: Vec<_> = (0..3)
-            .map(|_| {
-                let store = t.second_instance();
-                let barrier = barrier.clone();
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    store.generations().cleanup_old_processed_generations(Some(60)).unwrap()
-                })
-            })
-            .collect();
-        let results: Vec<_> = joins.into_iter().map(|j| j.join().unwrap()).collect();
+        let stores = (0..3).map(|_| t.second_instance()).collect();
+        let results = race(stores, |_, store| store.generations().cleanup_old_processed_generations(Some(60)).unwrap());
         assert!(results.iter().all(|r| r.success), "{results:?}");
         assert_eq!(results.iter().map(|r| r.records_deleted).sum::<i64>(), 300);
         assert_eq!(results.iter().map(|r| r.old_cost_removed).sum::<Decimal>(), dec!(3));

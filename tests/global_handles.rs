@@ -12,7 +12,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
@@ -20,20 +19,15 @@ use orgusage::{
     ClientOrganizationDb, ClientOrganizationForm, ClientUsageDb, Error, GlobalSettingsDb,
     GlobalSettingsForm, UsageRecord, UserClientMappingDb, UserClientMappingForm,
 };
+use orgusage_testkit::child_test;
 
 const THREADS: usize = 16;
 
 /// Runs `scenario` in a child process with `env` (`None` removes the variable) and asserts that
 /// it ran and passed.
 fn run_child(scenario: &str, database_url: Option<&str>) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "child_scenario",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env("ORGUSAGE_GLOBAL_SCENARIO", scenario);
+    let mut cmd = child_test("child_scenario");
+    cmd.env("ORGUSAGE_GLOBAL_SCENARIO", scenario);
     match database_url {
         Some(url) => cmd.env("ORGUSAGE_DATABASE_URL", url),
         None => cmd.env_remove("ORGUSAGE_DATABASE_URL"),

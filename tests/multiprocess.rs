@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
-
 use orgusage::{ClientOrganizationForm, Store, StoreConfig, UsageRecord};
-use orgusage_testkit::backend_tests;
 use orgusage_testkit::start_day as day;
+use orgusage_testkit::{backend_tests, child_test};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -69,16 +67,9 @@ fn child_process() {
 
 fn spawn_children(t: &orgusage_testkit::TestStore, spec: impl Fn(usize) -> String) {
     let bouncer = if t.backend() == "pgbouncer" { "1" } else { "0" };
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..PROCESSES)
         .map(|i| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "child_process",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
+            child_test("child_process")
                 .env("ORGUSAGE_CHILD", spec(i))
                 .env("ORGUSAGE_CHILD_PGBOUNCER", bouncer)
                 // The children's own harness summary would confuse the parent's test report.

@@ -11,8 +11,9 @@
 #![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use orgusage_testkit::child_test;
 use orgusage_testkit::start_day as day;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -74,7 +75,6 @@ struct Count {
 /// Runs the 20 children against `url` while polling the server's connections to `database`
 /// from a connection to another database (so the poller is not counted); returns the peak.
 fn run_children(url: &str, bouncer: bool, clients: &[String], database: &str) -> i64 {
-    let exe = std::env::current_exe().unwrap();
     let peak = AtomicI64::new(0);
     let done = AtomicBool::new(false);
     let mut conn = PgConnection::establish(&orgusage_testkit::postgres_url()).unwrap();
@@ -116,13 +116,7 @@ fn run_children(url: &str, bouncer: bool, clients: &[String], database: &str) ->
         let children: Vec<_> = (0..INSTANCES)
             .map(|i| {
                 let spec = format!("{url};{};{};{i}", u8::from(bouncer), clients[i % CLIENTS]);
-                Command::new(&exe)
-                    .args([
-                        "--exact",
-                        "child_process",
-                        "--nocapture",
-                        "--test-threads=1",
-                    ])
+                child_test("child_process")
                     .env("ORGUSAGE_TWENTY_CHILD", spec)
                     // The children's harness summaries would confuse the parent's report.
                     .stdout(Stdio::null())

@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Barrier};
-
 use chrono::{NaiveDate, TimeZone, Utc};
 use orgusage::{ClientOrganizationForm, ClientOrganizationUpdate, Error, Store, UsageRecord};
 use orgusage_testkit::backend_tests;
-use orgusage_testkit::{client, date};
+use orgusage_testkit::{client, date, race};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -85,21 +83,13 @@ backend_tests! {
         let c1 = client(&t.store, "c1");
         let threads = 4;
         let per = 50;
-        let barrier = Arc::new(Barrier::new(threads));
-        let joins: Vec<_> = (0..threads)
-            .map(|i| {
-                let store = if i % 2 == 0 { t.store.clone() } else { t.second_instance() };
-                let (c1, barrier) = (c1.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    for _ in 0..per {
-                        let rec = UsageRecord::new(&c1, "u1", "or-u1", SONNET).on(date(2025, 7, 24)).tokens(10, 0).raw_cost(dec!(0.000001));
-                        store.usage().record_usage(&rec).unwrap();
-                    }
-                })
-            })
-            .collect();
-        joins.into_iter().for_each(|j| j.join().unwrap());
+        let stores = (0..threads).map(|i| if i % 2 == 0 { t.store.clone() } else { t.second_instance() }).collect();
+        race(stores, |_, store| {
+            for _ in 0..per {
+                let rec = UsageRecord::new(&c1, "u1", "or-u1", SONNET).on(date(2025, 7, 24)).tokens(10, 0).raw_cost(dec!(0.000001));
+                store.usage().record_usage(&rec).unwrap();
+            }
+        });
         for level in levels(&t.store, &c1, "u1", SONNET, date(2025, 7, 24)) {
             assert_eq!(level, (2000, 200, dec!(0.0002), dec!(0.00026)));
         }
@@ -223,21 +213,13 @@ backend_tests! {
         let c1 = client(&t.store, "c1");
         let threads = 8;
         let per = 2500;
-        let barrier = Arc::new(Barrier::new(threads));
-        let joins: Vec<_> = (0..threads)
-            .map(|i| {
-                let store = if i < 4 { t.store.clone() } else { t.second_instance() };
-                let (c1, barrier) = (c1.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    for _ in 0..per {
-                        let rec = UsageRecord::new(&c1, "u1", "or-u1", SONNET).on(date(2025, 7, 24)).tokens(3, 4).raw_cost(dec!(0.000123457));
-                        store.usage().record_usage(&rec).unwrap();
-                    }
-                })
-            })
-            .collect();
-        joins.into_iter().for_each(|j| j.join().unwrap());
+        let stores = (0..threads).map(|i| if i < 4 { t.store.clone() } else { t.second_instance() }).collect();
+        race(stores, |_, store| {
+            for _ in 0..per {
+                let rec = UsageRecord::new(&c1, "u1", "or-u1", SONNET).on(date(2025, 7, 24)).tokens(3, 4).raw_cost(dec!(0.000123457));
+                store.usage().record_usage(&rec).unwrap();
+            }
+        });
         let n = Decimal::from(threads * per);
         let want = (7 * (threads * per) as i64, (threads * per) as i64, dec!(0.000123457) * n, dec!(0.000160494) * n);
         for level in levels(&t.store, &c1, "u1", SONNET, date(2025, 7, 24)) {
@@ -249,33 +231,27 @@ backend_tests! {
         let form = ClientOrganizationForm { monthly_limit: Some(dec!(1.00)), ..ClientOrganizationForm::new("busy") };
         let c = t.store.clients().create_client(&form, &"sk-or-v1-busy-000".into(), None).unwrap().id;
         let threads = 8;
-        let barrier = Arc::new(Barrier::new(threads));
-        let joins: Vec<_> = (0..threads)
-            .map(|i| {
-                let store = if i % 2 == 0 { t.store.clone() } else { t.second_instance() };
-                let (c, barrier) = (c.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    let mut crossed = 0;
-                    for n in 0..25 {
-                        let rec = UsageRecord::new(&c, format!("u{i}"), "or", SONNET).markup_cost(dec!(0.01));
-                        // Half the writes go through the exactly-once path.
-                        let done = if n % 2 == 0 {
-                            store.usage().record_usage(&rec).unwrap()
-                        } else {
-                            match store.usage().record_generation(&format!("g-{i}-{n}"), &rec).unwrap() {
-                                orgusage::GenerationOutcome::Recorded(r) => r,
-                                orgusage::GenerationOutcome::Duplicate => panic!("unique ids"),
-                            }
-                        };
-                        assert!(done.monthly_limit.is_some());
-                        crossed += usize::from(done.limit_crossed);
+        let stores = (0..threads).map(|i| if i % 2 == 0 { t.store.clone() } else { t.second_instance() }).collect();
+        let crossed: usize = race(stores, |i, store| {
+            let mut crossed = 0;
+            for n in 0..25 {
+                let rec = UsageRecord::new(&c, format!("u{i}"), "or", SONNET).markup_cost(dec!(0.01));
+                // Half the writes go through the exactly-once path.
+                let done = if n % 2 == 0 {
+                    store.usage().record_usage(&rec).unwrap()
+                } else {
+                    match store.usage().record_generation(&format!("g-{i}-{n}"), &rec).unwrap() {
+                        orgusage::GenerationOutcome::Recorded(r) => r,
+                        orgusage::GenerationOutcome::Duplicate => panic!("unique ids"),
                     }
-                    crossed
-                })
-            })
-            .collect();
-        let crossed: usize = joins.into_iter().map(|j| j.join().unwrap()).sum();
+                };
+                assert!(done.monthly_limit.is_some());
+                crossed += usize::from(done.limit_crossed);
+            }
+            crossed
+        })
+        .into_iter()
+        .sum();
         assert_eq!(crossed, 1, "the 100th cent crosses the limit, once");
         let status = t.store.usage().get_monthly_limit_status(&c).unwrap();
         assert_eq!((status.spent, status.exceeded, status.remaining), (dec!(2.00), true, Some(dec!(0))));

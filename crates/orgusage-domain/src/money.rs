@@ -169,6 +169,35 @@ pub fn validate_amount(field: &'static str, amount: Decimal) -> Result<i64> {
     amount_to_units(amount)
 }
 
+/// The exact [`Decimal`] of a JSON number's source text, as serde_json's `RawValue` hands it
+/// over (without `arbitrary_precision`, a number would only reach a visitor as `f64`).
+///
+/// Surrounding whitespace is ignored, a quoted number is accepted (in case a service ever sends
+/// amounts as strings), and exponent notation is accepted because JSON allows it. Never goes
+/// through `f64`, so every digit and the scale are kept. The callers (the OpenRouter, key
+/// management and NBP parsers) turn the error into their own, naming the field.
+///
+/// ```
+/// use orgusage_domain::money::decimal_from_json_number;
+///
+/// assert_eq!(decimal_from_json_number("0.10").unwrap().to_string(), "0.10");
+/// assert_eq!(decimal_from_json_number(" 1e-7 ").unwrap().to_string(), "0.0000001");
+/// assert_eq!(decimal_from_json_number("\"3.6528\"").unwrap().to_string(), "3.6528");
+/// assert!(decimal_from_json_number("\"abc\"").is_err());
+/// ```
+pub fn decimal_from_json_number(source: &str) -> std::result::Result<Decimal, rust_decimal::Error> {
+    let source = source.trim();
+    let text = match source.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) => inner.trim(),
+        None => source,
+    };
+    if text.contains(['e', 'E']) {
+        Decimal::from_scientific(text)
+    } else {
+        text.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

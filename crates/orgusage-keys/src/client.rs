@@ -1,10 +1,13 @@
 //! The blocking, retrying client of OpenRouter's management (provisioning) API.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use orgusage_domain::Secret;
+use orgusage_openrouter::http::{
+    self, Failure, Retries, read_body, status_failure, transport_failure,
+};
 use orgusage_openrouter::{Sleep, ThreadSleep};
 use rust_decimal::Decimal;
 
@@ -90,13 +93,6 @@ struct Call<'a> {
     missing: Option<&'a str>,
 }
 
-/// One failed attempt and whether to retry it.
-struct Failure {
-    error: KeysError,
-    retry: bool,
-    retry_after: Option<Duration>,
-}
-
 /// OpenRouter's management API with a management (provisioning) key: create, read, update,
 /// delete and list keys; `/credits`; `/activity`.
 ///
@@ -138,12 +134,7 @@ impl std::fmt::Debug for KeyManager {
 impl KeyManager {
     /// A client with `config` and the management key. Makes no request.
     pub fn new(config: ManagementConfig, management_key: Secret) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
-            .http_status_as_error(false)
-            .user_agent(config.user_agent.as_str())
-            .build()
-            .into();
+        let agent = http::agent(config.timeout, &config.user_agent);
         Self {
             agent,
             config,
@@ -305,45 +296,29 @@ impl KeyManager {
             self.config.base_url.trim_end_matches('/'),
             call.path
         );
-        let max_attempts = self.config.max_attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            let span = tracing::debug_span!(
-                "openrouter_keys_call",
-                method = call.method,
-                path = %call.path,
-                attempt,
-                max_attempts
-            );
-            let _entered = span.enter();
-            let started = Instant::now();
-            let failure = match self.attempt(&url, call) {
-                Ok(body) => {
-                    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "ok");
-                    return Ok(body);
-                }
-                Err(f) => f,
-            };
-            let error = &failure.error;
-            let mut delay = self.config.backoff(attempt);
-            if let Some(wanted) = failure.retry_after {
-                if wanted > self.config.max_backoff {
-                    tracing::debug!(%error, "rate limited beyond max_backoff");
-                    return Err(failure.error);
-                }
-                delay = delay.max(wanted);
-            }
-            if !failure.retry || attempt >= max_attempts {
-                tracing::debug!(%error, "management call failed");
-                return Err(failure.error);
-            }
-            tracing::debug!(delay_ms = delay.as_millis(), %error, "management call will retry");
-            self.sleeper.sleep(delay);
-            attempt += 1;
-        }
+        let retries = Retries {
+            max_attempts: self.config.max_attempts,
+            initial_backoff: self.config.initial_backoff,
+            max_backoff: self.config.max_backoff,
+            sleeper: self.sleeper.as_ref(),
+            call: "management call",
+            done: "ok",
+        };
+        retries.run(
+            |attempt, max_attempts| {
+                tracing::debug_span!(
+                    "openrouter_keys_call",
+                    method = call.method,
+                    path = %call.path,
+                    attempt,
+                    max_attempts
+                )
+            },
+            |_| self.attempt(&url, call),
+        )
     }
 
-    fn attempt(&self, url: &str, call: &Call<'_>) -> Result<String, Failure> {
+    fn attempt(&self, url: &str, call: &Call<'_>) -> Result<String, Failure<KeysError>> {
         let auth = format!("Bearer {}", self.management_key.expose());
         let result = match (call.method, &call.body) {
             ("POST", Some(body)) => self
@@ -361,70 +336,17 @@ impl KeyManager {
             ("DELETE", _) => self.agent.delete(url).header("Authorization", &auth).call(),
             _ => self.agent.get(url).header("Authorization", &auth).call(),
         };
-        let mut response = result.map_err(from_ureq)?;
-        let status = response.status().as_u16();
-        match status {
-            200..=299 => response
-                .body_mut()
-                .with_config()
-                .limit(MAX_BODY_BYTES)
-                .read_to_string()
-                .map_err(from_ureq),
-            401 | 403 => Err(fatal(KeysError::Unauthorized { status })),
-            404 => match call.missing {
-                Some(hash) => Err(fatal(KeysError::NotFound {
+        let mut response = result.map_err(transport_failure)?;
+        match response.status().as_u16() {
+            200..=299 => read_body(&mut response, MAX_BODY_BYTES),
+            404 => Err(Failure::fatal(match call.missing {
+                Some(hash) => KeysError::NotFound {
                     hash: hash.to_string(),
-                })),
-                None => Err(fatal(KeysError::UnexpectedStatus { status })),
-            },
-            408 => Err(retry(KeysError::Timeout)),
-            429 => {
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                Err(Failure {
-                    error: KeysError::RateLimited { retry_after },
-                    retry: true,
-                    retry_after,
-                })
-            }
-            500..=599 => Err(retry(KeysError::Server { status })),
-            _ => Err(fatal(KeysError::UnexpectedStatus { status })),
+                },
+                None => KeysError::UnexpectedStatus { status: 404 },
+            })),
+            _ => Err(status_failure(&response)),
         }
-    }
-}
-
-fn fatal(error: KeysError) -> Failure {
-    Failure {
-        error,
-        retry: false,
-        retry_after: None,
-    }
-}
-
-fn retry(error: KeysError) -> Failure {
-    Failure {
-        error,
-        retry: true,
-        retry_after: None,
-    }
-}
-
-fn from_ureq(error: ureq::Error) -> Failure {
-    match error {
-        ureq::Error::Timeout(_) => retry(KeysError::Timeout),
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-            retry(KeysError::Timeout)
-        }
-        ureq::Error::StatusCode(status) => fatal(KeysError::UnexpectedStatus { status }),
-        transient @ (ureq::Error::Io(_)
-        | ureq::Error::ConnectionFailed
-        | ureq::Error::HostNotFound
-        | ureq::Error::Protocol(_)) => retry(KeysError::Transport(Box::new(transient))),
-        other => fatal(KeysError::Transport(Box::new(other))),
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use orgusage_openrouter::http::HttpFault;
+
 /// Why a management API call failed.
 ///
 /// No variant ever carries the management key or a client key: messages hold statuses, key
@@ -67,6 +69,19 @@ impl KeysError {
             self,
             Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout | Self::Transport(_)
         )
+    }
+}
+
+impl From<HttpFault> for KeysError {
+    fn from(fault: HttpFault) -> Self {
+        match fault {
+            HttpFault::Unauthorized { status } => Self::Unauthorized { status },
+            HttpFault::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            HttpFault::Server { status } => Self::Server { status },
+            HttpFault::Timeout => Self::Timeout,
+            HttpFault::Transport(source) => Self::Transport(source),
+            HttpFault::UnexpectedStatus { status } => Self::UnexpectedStatus { status },
+        }
     }
 }
 

@@ -1,10 +1,9 @@
 //! The documented JSON of the management API, parsed with every amount exact: each money field
 //! is captured as its source text (`RawValue`) and read as a [`Decimal`], never through `f64`.
 
-use std::str::FromStr;
-
 use chrono::NaiveDate;
 use orgusage_domain::Secret;
+use orgusage_domain::money::decimal_from_json_number;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -305,25 +304,12 @@ fn text(field: &'static str, raw: Raw<'_>) -> Result<Option<String>, KeysError> 
 
 /// A JSON number (or numeric string) read exactly from its source text.
 fn decimal(field: &'static str, raw: Raw<'_>) -> Result<Option<Decimal>, KeysError> {
-    let Some(source) = raw.map(|r| r.get().trim()) else {
-        return Ok(None);
-    };
-    if source == "null" {
-        return Ok(None);
+    match raw.map(|r| r.get().trim()) {
+        None | Some("null") => Ok(None),
+        Some(source) => decimal_from_json_number(source)
+            .map(Some)
+            .map_err(|_| KeysError::Malformed(format!("`{field}` is not a number"))),
     }
-    let text = source
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(source)
-        .trim();
-    let parsed = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text)
-    } else {
-        Decimal::from_str(text)
-    };
-    parsed
-        .map(Some)
-        .map_err(|_| KeysError::Malformed(format!("`{field}` is not a number")))
 }
 
 fn required_decimal(field: &'static str, raw: Raw<'_>) -> Result<Decimal, KeysError> {

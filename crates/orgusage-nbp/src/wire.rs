@@ -7,9 +7,8 @@
 //! it too, but it is a global feature that changes how `serde_json::Value` and untagged or
 //! flattened enums behave in every crate of the workspace; `raw_value` is additive and local.
 
-use std::str::FromStr;
-
 use chrono::NaiveDate;
+use orgusage_domain::money::decimal_from_json_number;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -73,23 +72,13 @@ pub fn parse_rates_answer(body: &str) -> Result<Vec<MidRate>, NbpError> {
     Ok(rates)
 }
 
-/// Parses the raw JSON text of a `mid` value. A quoted number is accepted too, in case NBP ever
-/// switches to strings; exponent notation is accepted because JSON allows it.
+/// Parses the raw JSON text of a `mid` value exactly (see [`decimal_from_json_number`]: a
+/// quoted number, in case NBP ever switches to strings, and exponent notation are accepted).
 fn parse_mid(raw: &str) -> Result<Decimal, NbpError> {
-    let text = raw.trim();
-    let text = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        Some(inner) => inner,
-        None => text,
-    };
-    let parsed = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text)
-    } else {
-        Decimal::from_str(text)
-    };
-    match parsed {
+    match decimal_from_json_number(raw) {
         Ok(mid) if mid > Decimal::ZERO => Ok(mid),
         Ok(mid) => Err(NbpError::Parse(format!("non-positive mid {mid}"))),
-        Err(e) => Err(NbpError::Parse(format!("mid {text:?}: {e}"))),
+        Err(e) => Err(NbpError::Parse(format!("mid {:?}: {e}", raw.trim()))),
     }
 }
 

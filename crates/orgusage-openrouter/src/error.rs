@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::http::HttpFault;
+
 /// Why a generation record could not be parsed, mapped or fetched.
 ///
 /// No variant ever carries the API key: messages hold field names, statuses, the generation id
@@ -87,6 +89,19 @@ impl OpenRouterError {
                 | Self::Timeout
                 | Self::Transport(_)
         )
+    }
+}
+
+impl From<HttpFault> for OpenRouterError {
+    fn from(fault: HttpFault) -> Self {
+        match fault {
+            HttpFault::Unauthorized { status } => Self::Unauthorized { status },
+            HttpFault::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            HttpFault::Server { status } => Self::Server { status },
+            HttpFault::Timeout => Self::Timeout,
+            HttpFault::Transport(source) => Self::Transport(source),
+            HttpFault::UnexpectedStatus { status } => Self::UnexpectedStatus { status },
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! The blocking, retrying client of `GET /api/v1/generation?id=…`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orgusage_domain::models::ClientOrganization;
 
+use crate::http::{self, Failure, Retries, read_body, status_failure, transport_failure};
 use crate::{Generation, OpenRouterError};
 
 /// Bodies larger than this are not generation records (one is about 1.5 KB).
@@ -126,41 +127,11 @@ impl Default for GenerationFetcher {
     }
 }
 
-/// One failed attempt, with what the retry loop needs to know about it.
-struct Failure {
-    error: OpenRouterError,
-    retry: bool,
-    retry_after: Option<Duration>,
-}
-
-impl Failure {
-    fn fatal(error: OpenRouterError) -> Self {
-        Self {
-            error,
-            retry: false,
-            retry_after: None,
-        }
-    }
-
-    fn retry(error: OpenRouterError) -> Self {
-        Self {
-            error,
-            retry: true,
-            retry_after: None,
-        }
-    }
-}
-
 impl GenerationFetcher {
     /// A fetcher with the given settings that really sleeps between attempts. Makes no request.
     pub fn new(config: FetcherConfig) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
-            // 404 while the record is not ready is an answer we act on, not a failure.
-            .http_status_as_error(false)
-            .user_agent(config.user_agent.as_str())
-            .build()
-            .into();
+        // 404 while the record is not ready is an answer we act on, not a failure.
+        let agent = http::agent(config.timeout, &config.user_agent);
         Self {
             agent,
             config,
@@ -196,47 +167,25 @@ impl GenerationFetcher {
             ));
         }
         let url = self.url(generation_id);
-        let max_attempts = self.config.max_attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            let span = tracing::debug_span!(
-                "openrouter_generation_fetch",
-                generation_id,
-                attempt,
-                max_attempts
-            );
-            let _entered = span.enter();
-            let started = Instant::now();
-            let mut failure = match self.attempt(&url, api_key, generation_id) {
-                Ok(generation) => {
-                    let elapsed_ms = started.elapsed().as_millis();
-                    tracing::debug!(elapsed_ms, "generation fetched");
-                    return Ok(generation);
-                }
-                Err(failure) => failure,
-            };
-            if let OpenRouterError::NotFound { attempts, .. } = &mut failure.error {
-                *attempts = attempt;
-            }
-            let elapsed_ms = started.elapsed().as_millis();
-            let error = &failure.error;
-            let mut delay = self.config.backoff(attempt);
-            if let Some(wanted) = failure.retry_after {
-                if wanted > self.config.max_backoff {
-                    tracing::debug!(elapsed_ms, %error, "rate limited beyond max_backoff");
-                    return Err(failure.error);
-                }
-                delay = delay.max(wanted);
-            }
-            if !failure.retry || attempt >= max_attempts {
-                tracing::debug!(elapsed_ms, %error, "generation fetch failed");
-                return Err(failure.error);
-            }
-            let delay_ms = delay.as_millis();
-            tracing::debug!(elapsed_ms, delay_ms, %error, "generation fetch will retry");
-            self.sleeper.sleep(delay);
-            attempt += 1;
-        }
+        let retries = Retries {
+            max_attempts: self.config.max_attempts,
+            initial_backoff: self.config.initial_backoff,
+            max_backoff: self.config.max_backoff,
+            sleeper: self.sleeper.as_ref(),
+            call: "generation fetch",
+            done: "generation fetched",
+        };
+        retries.run(
+            |attempt, max_attempts| {
+                tracing::debug_span!(
+                    "openrouter_generation_fetch",
+                    generation_id,
+                    attempt,
+                    max_attempts
+                )
+            },
+            |attempt| self.attempt(&url, api_key, generation_id, attempt),
+        )
     }
 
     /// [`GenerationFetcher::fetch`] with the client's own OpenRouter key.
@@ -248,28 +197,24 @@ impl GenerationFetcher {
         self.fetch(client.openrouter_api_key.expose(), generation_id)
     }
 
+    /// Attempt number `attempt` (1-based, for the `NotFound` error's count).
     fn attempt(
         &self,
         url: &str,
         api_key: &str,
         generation_id: &str,
-    ) -> Result<Generation, Failure> {
+        attempt: u32,
+    ) -> Result<Generation, Failure<OpenRouterError>> {
         let mut response = self
             .agent
             .get(url)
             .header("Accept", "application/json")
             .header("Authorization", &format!("Bearer {api_key}"))
             .call()
-            .map_err(from_ureq)?;
-        let status = response.status().as_u16();
-        match status {
+            .map_err(transport_failure)?;
+        match response.status().as_u16() {
             200 => {
-                let body = response
-                    .body_mut()
-                    .with_config()
-                    .limit(MAX_BODY_BYTES)
-                    .read_to_string()
-                    .map_err(from_ureq)?;
+                let body = read_body(&mut response, MAX_BODY_BYTES)?;
                 let generation = Generation::from_response_json(&body).map_err(Failure::fatal)?;
                 if generation.id != generation_id {
                     return Err(Failure::fatal(OpenRouterError::Malformed(format!(
@@ -279,28 +224,11 @@ impl GenerationFetcher {
                 }
                 Ok(generation)
             }
-            // The attempt count is filled in by the retry loop.
             404 => Err(Failure::retry(OpenRouterError::NotFound {
                 generation_id: generation_id.to_string(),
-                attempts: 0,
+                attempts: attempt,
             })),
-            401 | 403 => Err(Failure::fatal(OpenRouterError::Unauthorized { status })),
-            408 => Err(Failure::retry(OpenRouterError::Timeout)),
-            429 => {
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                Err(Failure {
-                    error: OpenRouterError::RateLimited { retry_after },
-                    retry: true,
-                    retry_after,
-                })
-            }
-            500..=599 => Err(Failure::retry(OpenRouterError::Server { status })),
-            _ => Err(Failure::fatal(OpenRouterError::UnexpectedStatus { status })),
+            _ => Err(status_failure(&response)),
         }
     }
 }
@@ -316,25 +244,6 @@ fn check_api_key(api_key: &str) -> Result<(), OpenRouterError> {
         ));
     }
     Ok(())
-}
-
-fn from_ureq(error: ureq::Error) -> Failure {
-    match error {
-        ureq::Error::Timeout(_) => Failure::retry(OpenRouterError::Timeout),
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-            Failure::retry(OpenRouterError::Timeout)
-        }
-        ureq::Error::StatusCode(status) => {
-            Failure::fatal(OpenRouterError::UnexpectedStatus { status })
-        }
-        transient @ (ureq::Error::Io(_)
-        | ureq::Error::ConnectionFailed
-        | ureq::Error::HostNotFound
-        | ureq::Error::Protocol(_)) => {
-            Failure::retry(OpenRouterError::Transport(Box::new(transient)))
-        }
-        other => Failure::fatal(OpenRouterError::Transport(Box::new(other))),
-    }
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.

@@ -9,9 +9,8 @@
 //! `arbitrary_precision` would work too, but it is a global feature that changes
 //! `serde_json::Value` and untagged enums in every crate of the workspace.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
+use orgusage_domain::money::decimal_from_json_number;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -385,23 +384,14 @@ fn timestamp(raw: Raw<'_>) -> Result<DateTime<Utc>, OpenRouterError> {
         .map_err(|e| OpenRouterError::Malformed(format!("`created_at` {value:?}: {e}")))
 }
 
-/// Parses the raw JSON text of an amount exactly. A quoted number is accepted too, in case
-/// OpenRouter ever sends strings; exponent notation is accepted because JSON allows it.
+/// Parses the raw JSON text of an amount exactly (see [`decimal_from_json_number`]: a quoted
+/// number and exponent notation are accepted).
 fn decimal(field: &'static str, raw: Raw<'_>) -> Result<Option<Decimal>, OpenRouterError> {
     let Some(raw) = raw else {
         return Ok(None);
     };
     let source = raw.get().trim();
-    let text = match source.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        Some(inner) => inner.trim(),
-        None => source,
-    };
-    let parsed = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text)
-    } else {
-        Decimal::from_str(text)
-    };
-    parsed
+    decimal_from_json_number(source)
         .map(Some)
         .map_err(|e| OpenRouterError::Malformed(format!("`{field}` {source}: {e}")))
 }

@@ -27,6 +27,7 @@
 mod error;
 mod fetcher;
 mod generation;
+pub mod http;
 mod record;
 
 pub use error::OpenRouterError;

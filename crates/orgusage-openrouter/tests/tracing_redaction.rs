@@ -1,73 +1,12 @@
 //! The fetcher's tracing: one span per attempt with the generation id, and never the API key.
 //!
-//! A minimal subscriber records every span and event field as text; it lives in its own test
-//! binary so no other test's callsites interfere.
+//! `orgusage_stub_http::capture::Capture` records every span and event field as text; it lives
+//! in its own test binary so no other test's callsites interfere.
 
 mod common;
 
-use std::fmt::Debug;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
 use common::{API_KEY, FakeOpenRouter, Reply, answer};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
-
-#[derive(Clone, Default)]
-struct Capture {
-    lines: Arc<Mutex<Vec<String>>>,
-    next_id: Arc<AtomicU64>,
-}
-
-struct Line(String);
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        self.0.push_str(&format!(" {}={value:?}", field.name()));
-    }
-}
-
-impl Capture {
-    fn push(&self, line: String) {
-        self.lines.lock().expect("lock").push(line);
-    }
-
-    fn text(&self) -> Vec<String> {
-        self.lines.lock().expect("lock").clone()
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-
-    fn new_span(&self, span: &Attributes<'_>) -> Id {
-        let mut line = Line(format!("span {}", span.metadata().name()));
-        span.record(&mut line);
-        self.push(line.0);
-        Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-
-    fn record(&self, _: &Id, values: &Record<'_>) {
-        let mut line = Line("record".into());
-        values.record(&mut line);
-        self.push(line.0);
-    }
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let mut line = Line(format!("event {}", event.metadata().level()));
-        event.record(&mut line);
-        self.push(line.0);
-    }
-
-    fn enter(&self, _: &Id) {}
-
-    fn exit(&self, _: &Id) {}
-}
+use orgusage_stub_http::capture::Capture;
 
 #[test]
 fn spans_carry_the_generation_id_and_no_event_carries_the_key() {

@@ -18,6 +18,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "capture")]
+#[cfg_attr(docsrs, doc(cfg(feature = "capture")))]
+pub mod capture;
 #[cfg(feature = "nbp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nbp")))]
 pub mod nbp;

@@ -1,5 +1,7 @@
-//! Test support for orgusage: a fresh database per test on every backend, a manual clock, and a
-//! macro that runs one test body on SQLite (always) and PostgreSQL (when reachable).
+//! Test support for orgusage: a fresh database per test on every backend, a manual clock, a
+//! macro that runs one test body on SQLite (always) and PostgreSQL (when reachable),
+//! [`race`], which releases threads together for the concurrency tests, and [`child_test`],
+//! which starts the multi-process tests' children.
 //!
 //! PostgreSQL is found at `ORGUSAGE_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`. Each test gets its own schema (`CREATE SCHEMA
@@ -17,10 +19,14 @@
 
 use std::sync::{Arc, OnceLock};
 
+mod child;
 pub mod cluster;
 mod fixtures;
+mod race;
 
+pub use child::child_test;
 pub use fixtures::{client, client_key, client_with, date, start_day};
+pub use race::race;
 
 use chrono::{DateTime, TimeZone, Utc};
 pub use orgusage::clock::ManualClock;
