@@ -64,6 +64,9 @@ impl SourceConn {
     /// Opens `url`. A SQLite source is opened read-only (`mode=ro`): the importer cannot write
     /// it even by mistake, and a missing file is an error instead of a new empty database.
     pub(crate) fn open(url: &str, read_only: bool) -> Result<Self> {
+        // Only a SQLite source can be opened read-only.
+        #[cfg(not(feature = "sqlite"))]
+        let _ = read_only;
         match Backend::from_url(url)? {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
