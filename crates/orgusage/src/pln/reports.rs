@@ -36,6 +36,25 @@ struct Figures {
     provisional: bool,
 }
 
+/// [`Figures`] rounded to the grosz, once, for a report row.
+struct RoundedFigures {
+    raw_pln: Decimal,
+    markup_pln: Decimal,
+    fallback: bool,
+    provisional: bool,
+}
+
+impl Figures {
+    fn rounded(&self) -> Result<RoundedFigures> {
+        Ok(RoundedFigures {
+            raw_pln: self.raw.rounded()?,
+            markup_pln: self.markup.rounded()?,
+            fallback: self.fallback,
+            provisional: self.provisional,
+        })
+    }
+}
+
 /// The rates of a report: each used date's rate with its exact storage units.
 struct Rates {
     by_date: BTreeMap<NaiveDate, (DailyRate, i64)>,
@@ -214,31 +233,20 @@ impl PlnBilling {
         end_date: Option<NaiveDate>,
     ) -> Result<PlnReport<UserUsagePln>> {
         let repo = self.inner.store.usage_repo();
-        let (usd, days) = consistent("by_user", || {
-            let usd = repo.get_usage_by_user(client_org_id, start_date, end_date)?;
-            let today = self.client_today(client_org_id, true)?;
-            let (from, to) = report_range(start_date, end_date, today)?;
-            let days = self.rates_repo().user_days(client_org_id, from, to)?;
-            let sums = unit_sums(&days);
-            let agrees = sums.len() == usd.len()
-                && usd
-                    .iter()
-                    .all(|u| agrees(&sums, &u.user_id, u.raw_cost, u.markup_cost));
-            Ok(((usd, days), agrees))
-        })?;
-        let rates = self.rates_of(days.iter().map(|d| d.usage_date))?;
-        let mut rows = Vec::with_capacity(usd.len());
-        for usage in usd {
-            let f = rates.figures(days.iter().filter(|d| d.key == usage.user_id))?;
-            rows.push(UserUsagePln {
-                raw_cost_pln: f.raw.rounded()?,
-                markup_cost_pln: f.markup.rounded()?,
+        self.keyed_pln(
+            "by_user",
+            (client_org_id, start_date, end_date),
+            || repo.get_usage_by_user(client_org_id, start_date, end_date),
+            |from, to| self.rates_repo().user_days(client_org_id, from, to),
+            |u| (&u.user_id, u.raw_cost, u.markup_cost),
+            |usage, f| UserUsagePln {
+                raw_cost_pln: f.raw_pln,
+                markup_cost_pln: f.markup_pln,
                 pln_is_fallback: f.fallback,
                 pln_is_provisional: f.provisional,
                 usage,
-            });
-        }
-        Ok(PlnReport::new(rows, rates.list()))
+            },
+        )
     }
 
     /// `get_usage_by_model` with PLN per model (catalogue models without usage are 0 PLN).
@@ -249,29 +257,55 @@ impl PlnBilling {
         end_date: Option<NaiveDate>,
     ) -> Result<PlnReport<ModelUsagePln>> {
         let repo = self.inner.store.usage_repo();
-        let (usd, days) = consistent("by_model", || {
-            let usd = repo.get_usage_by_model(client_org_id, start_date, end_date)?;
+        self.keyed_pln(
+            "by_model",
+            (client_org_id, start_date, end_date),
+            || repo.get_usage_by_model(client_org_id, start_date, end_date),
+            |from, to| self.rates_repo().model_days(client_org_id, from, to),
+            |m| (&m.model_name, m.raw_cost, m.markup_cost),
+            |usage, f| ModelUsagePln {
+                usage,
+                raw_cost_pln: f.raw_pln,
+                markup_cost_pln: f.markup_pln,
+                pln_is_fallback: f.fallback,
+                pln_is_provisional: f.provisional,
+            },
+        )
+    }
+
+    /// The by-user and by-model twins: the USD rows, the per-day rows of the same range (read
+    /// until both agree: every day's key has a USD row and every USD row equals its days; a
+    /// catalogue model without usage has no days and agrees at zero), then each row's days at
+    /// their rates.
+    fn keyed_pln<U, R>(
+        &self,
+        report: &str,
+        (client_org_id, start_date, end_date): (&str, Option<NaiveDate>, Option<NaiveDate>),
+        read_usd: impl Fn() -> Result<Vec<U>>,
+        read_days: impl Fn(NaiveDate, NaiveDate) -> Result<Vec<DayCosts>>,
+        key_costs: impl Fn(&U) -> (&str, Decimal, Decimal),
+        row: impl Fn(U, RoundedFigures) -> R,
+    ) -> Result<PlnReport<R>> {
+        let (usd, days) = consistent(report, || {
+            let usd = read_usd()?;
             let today = self.client_today(client_org_id, true)?;
             let (from, to) = report_range(start_date, end_date, today)?;
-            let days = self.rates_repo().model_days(client_org_id, from, to)?;
+            let days = read_days(from, to)?;
             let sums = unit_sums(&days);
-            let agrees = sums.keys().all(|k| usd.iter().any(|m| m.model_name == *k))
-                && usd
-                    .iter()
-                    .all(|m| agrees(&sums, &m.model_name, m.raw_cost, m.markup_cost));
+            let keys: BTreeSet<&str> = usd.iter().map(|u| key_costs(u).0).collect();
+            let agrees = sums.keys().all(|k| keys.contains(k))
+                && usd.iter().all(|u| {
+                    let (key, raw, markup) = key_costs(u);
+                    agrees(&sums, key, raw, markup)
+                });
             Ok(((usd, days), agrees))
         })?;
         let rates = self.rates_of(days.iter().map(|d| d.usage_date))?;
         let mut rows = Vec::with_capacity(usd.len());
         for usage in usd {
-            let f = rates.figures(days.iter().filter(|d| d.key == usage.model_name))?;
-            rows.push(ModelUsagePln {
-                raw_cost_pln: f.raw.rounded()?,
-                markup_cost_pln: f.markup.rounded()?,
-                pln_is_fallback: f.fallback,
-                pln_is_provisional: f.provisional,
-                usage,
-            });
+            let key = key_costs(&usage).0.to_owned();
+            let f = rates.figures(days.iter().filter(|d| d.key == key))?;
+            rows.push(row(usage, f.rounded()?));
         }
         Ok(PlnReport::new(rows, rates.list()))
     }
