@@ -16,6 +16,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text};
 use orgusage_domain::Result;
 use orgusage_domain::generations::GenerationOutcome;
+use orgusage_domain::timezone::month_start;
 use orgusage_domain::usage::{RecordedUsage, UsageRecord};
 
 use super::batch_plan::{
@@ -232,9 +233,14 @@ impl UsageRepo<'_> {
                 }
             };
 
-            // User rows first: their returned counts tell which users are new today.
+            // User rows first: their returned counts tell which users are new today. They are
+            // sent ordered by (client, month, user, day): PostgreSQL's month-rollup trigger
+            // locks their user-month rows at commit in this order, so month rows are locked in
+            // key order as well (see `Merged`).
+            let mut users: Vec<_> = merged.users.iter().collect();
+            users.sort_by_key(|((client, day, user), _)| (*client, month_start(*day), *user, *day));
             let mut binds = Vec::with_capacity(merged.users.len() * 12);
-            for ((client, day, user), (s, or_user)) in &merged.users {
+            for ((client, day, user), (s, or_user)) in users {
                 binds.extend([
                     Val::Text(client),
                     Val::Date(*day),

@@ -101,7 +101,9 @@ impl Sums {
 /// The distinct daily rows of a chunk, each written once. `BTreeMap`s, so every transaction
 /// locks rows in key order (user rows, then client-day rows, then model rows, as the
 /// single-record path does): two batches, or a batch and a single record, cannot deadlock on
-/// PostgreSQL.
+/// PostgreSQL. User rows are written in (client, month, user, day) order instead of the map's
+/// (client, day, user), so that the user-month rows the rollup trigger locks at commit are
+/// taken in key order too.
 #[derive(Debug, Default)]
 pub(crate) struct Merged<'r> {
     /// (client, day, user) -> sums and the greatest `openrouter_user_id` of the batch.
