@@ -14,6 +14,7 @@ pub mod error;
 pub mod group_commit;
 mod rawsql;
 pub mod repo;
+pub mod rollup;
 #[allow(missing_docs)]
 pub mod schema;
 pub mod sql;
@@ -24,6 +25,6 @@ pub use group_commit::GroupCommit;
 pub use repo::{
     BillingCache, CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo,
 };
-pub use repo::{ClientHeader, DayCosts, RatesRepo};
+pub use repo::{ClientHeader, DayCosts, RatesRepo, RollupMismatch};
 pub use repo::{DEFAULT_KEY_BATCH, KeyMaintenance, KeyMigrationReport};
 pub use repo::{DEFAULT_RESERVATION_TTL, SpendRepo};

@@ -18,10 +18,11 @@ use orgusage_domain::{Error, Result};
 
 use super::usage::UsageRepo;
 use crate::error::TxError;
+use crate::rawsql::{Val, stmt};
+use crate::rollup::{Bind, USER_REPORT, user_binds};
 use crate::schema::client_daily_usage::dsl as d;
 use crate::schema::client_model_daily_usage::dsl as md;
 use crate::schema::client_organizations::dsl as co;
-use crate::schema::client_user_daily_usage::dsl as ud;
 
 /// How many days `daily_history` covers (today included).
 pub const HISTORY_DAYS: i64 = 30;
@@ -60,6 +61,17 @@ struct GroupRow {
     markup: i64,
     days: i64,
 }
+
+/// The SQL types of a [`GroupRow`].
+type UserRowSt = (
+    diesel::sql_types::Text,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+);
 
 /// Client name and zone of an active client.
 macro_rules! client_zone {
@@ -171,7 +183,9 @@ impl UsageRepo<'_> {
     }
 
     /// Per-user totals over an inclusive range (default: the client's month to date), by
-    /// marked-up cost descending, then user id.
+    /// marked-up cost descending, then user id. Whole client-local months are read from the
+    /// month rollups, so the cost follows the number of months and users, not of days (see
+    /// [`crate::rollup`]).
     pub fn get_usage_by_user(
         &self,
         client_org_id: &str,
@@ -187,25 +201,15 @@ impl UsageRepo<'_> {
                 end_date,
                 local_date_at(zone(&tz_name, true)?, now),
             )?;
-            Ok(ud::client_user_daily_usage
-                .filter(
-                    ud::client_org_id
-                        .eq(client_org_id)
-                        .and(ud::usage_date.between(start, end)),
-                )
-                .group_by(ud::user_id)
-                .select((
-                    ud::user_id,
-                    sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
-                        "MAX(openrouter_user_id)",
-                    ),
-                    sum("total_tokens"),
-                    sum("total_requests"),
-                    sum("raw_cost"),
-                    sum("markup_cost"),
-                    count_rows(),
-                ))
-                .load(conn)?)
+            let binds: Vec<Val<'_>> = user_binds(start, end)
+                .into_iter()
+                .map(|b| match b {
+                    Bind::Client => Val::Text(client_org_id),
+                    Bind::Date(d) => Val::Date(d),
+                    Bind::Flag(f) => Val::Int(f),
+                })
+                .collect();
+            Ok(stmt::<5, UserRowSt>(USER_REPORT, &binds).load(conn)?)
         })?;
         let mut out: Vec<UserUsage> = rows
             .into_iter()
