@@ -45,8 +45,8 @@ pub use handles::{
 pub use ingest::ClientRef;
 pub use orgusage_db::sql::BATCH_CHUNK;
 pub use orgusage_db::{
-    Backend, CleanupLogEntry, ConnectionBudget, Database, GenerationRepo, ServerLimits,
-    SqliteSynchronous, connection_budget,
+    Backend, CleanupLogEntry, ConnectionBudget, Database, GenerationRepo, RollupMismatch,
+    ServerLimits, SqliteSynchronous, connection_budget,
 };
 pub use orgusage_domain::generations::{
     CleanupBreakdown, CleanupStatsResult, DateRange, GenerationOutcome, ProcessedGenerationInfo,

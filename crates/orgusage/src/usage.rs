@@ -1,7 +1,7 @@
 //! `ClientUsageDb` operations on an explicit store, including the async stats.
 
 use chrono::NaiveDate;
-use orgusage_db::UsageRepo;
+use orgusage_db::{RollupMismatch, UsageRepo};
 use orgusage_domain::Result;
 use orgusage_domain::generations::GenerationOutcome;
 use orgusage_domain::health::{
@@ -230,6 +230,18 @@ impl Usage {
             )
         })
         .await
+    }
+
+    /// The user-months between `from`'s and `to`'s months whose month rollup differs from the
+    /// sums of their day rows; empty when the rollups are exact (see
+    /// `orgusage_db::rollup`). Read-only.
+    pub fn validate_month_rollups(
+        &self,
+        client_org_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<RollupMismatch>> {
+        self.repo().validate_month_rollups(client_org_id, from, to)
     }
 
     /// Read-only month health report (`overall_status`, `issues_found`, `recommendations`).

@@ -22,6 +22,7 @@ pub(crate) mod usage;
 pub use cleanup::CleanupLogEntry;
 pub use clients::ClientRepo;
 pub use generations::GenerationRepo;
+pub use health::RollupMismatch;
 pub use keys::{DEFAULT_KEY_BATCH, KeyMaintenance, KeyMigrationReport};
 pub use mappings::MappingRepo;
 pub use one_trip::BillingCache;
