@@ -20,6 +20,8 @@
 //! no report here compares the levels).
 //!
 //! In criterion's test mode (`cargo test --benches`) and debug builds the shapes are tiny.
+//! `ORGUSAGE_BENCH_YEAR_CLIENTS=20` (or `100`) and `ORGUSAGE_BENCH_YEAR_BACKEND=sqlite` (or
+//! `postgres`) run one size or one backend.
 
 mod common;
 
@@ -61,7 +63,9 @@ const STATS_DAYS: &str = "SELECT usage_date, total_tokens, total_requests, marku
      ORDER BY usage_date DESC";
 
 /// One day of user rows for every client of the bench: binds the date, the day number, the last
-/// user number and the timestamp.
+/// user number and the timestamp. Ordered by user, then client, as a day of production traffic
+/// arrives (every client's users all day long), so that on PostgreSQL the rows of one client
+/// and day are spread over as many heap pages as there are rows, not packed together.
 const SEED_USERS: &str = "WITH RECURSIVE s(u) AS (SELECT 0 UNION ALL SELECT u + 1 FROM s WHERE u < ?) \
      INSERT INTO client_user_daily_usage (client_org_id, user_id, openrouter_user_id, usage_date, \
      total_tokens, input_tokens, output_tokens, total_requests, raw_cost, markup_cost, created_at, \
@@ -73,7 +77,7 @@ const SEED_USERS: &str = "WITH RECURSIVE s(u) AS (SELECT 0 UNION ALL SELECT u + 
      ((100 + (s.u * 7 + d.n * 13) % 900) * 3 + (50 + (s.u * 3 + d.n * 5) % 400) * 15) * 1300, \
      d.t, d.t FROM client_organizations c CROSS JOIN s \
      CROSS JOIN (SELECT CAST(? AS BIGINT) AS n, CAST(? AS BIGINT) AS t) d \
-     WHERE c.name LIKE 'yr-%'";
+     WHERE c.name LIKE 'yr-%' ORDER BY s.u, c.id";
 
 /// One day of model rows (12 models) for every client: binds the date, the day number and the
 /// timestamp.
@@ -85,7 +89,7 @@ const SEED_MODELS: &str = "WITH RECURSIVE s(m) AS (SELECT 0 UNION ALL SELECT m +
      25 + s.m, 7000000 + s.m * 1000, 9100000 + s.m * 1300, 'vendor', d.t, d.t \
      FROM client_organizations c CROSS JOIN s \
      CROSS JOIN (SELECT CAST(? AS BIGINT) AS n, CAST(? AS BIGINT) AS t) d \
-     WHERE c.name LIKE 'yr-%'";
+     WHERE c.name LIKE 'yr-%' ORDER BY s.m, c.id";
 
 /// One day of client rows for every client: binds the date, the number of users and the
 /// timestamp.
@@ -379,7 +383,11 @@ fn benches(c: &mut Criterion) {
             continue;
         }
         // One fresh database per size and backend, dropped (and its files removed) after it.
+        let backend = std::env::var("ORGUSAGE_BENCH_YEAR_BACKEND").ok();
         for t in common::stores() {
+            if backend.as_deref().is_some_and(|b| b != t.backend()) {
+                continue;
+            }
             bench_store(c, &t, clients);
         }
     }

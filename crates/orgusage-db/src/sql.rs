@@ -137,6 +137,33 @@ pub const BATCH_MODEL_DAY: (&str, &str, &str) = (
     updated_at = excluded.updated_at",
 );
 
+/// PostgreSQL, batch path: the user-month rollup rows of a chunk (parts as [`BATCH_USER_DAY`]),
+/// one per (client, month, user), sent in key order at the end of the transaction. The chunk
+/// has turned the rollup trigger off for its own transaction ([`BATCH_ROLLUPS_BY_CALLER`]), so
+/// these rows carry the chunk's sums and the number of user-day rows it created; the greatest
+/// `openrouter_user_id` only grows, as in the day upsert. On SQLite the trigger does this.
+pub const BATCH_USER_MONTH: (&str, &str, &str) = (
+    "INSERT INTO client_user_monthly_usage \
+    (client_org_id, month_start, user_id, openrouter_user_id, total_tokens, input_tokens, output_tokens, \
+    total_requests, raw_cost, markup_cost, days_active) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " ON CONFLICT (client_org_id, month_start, user_id) DO UPDATE SET \
+    openrouter_user_id = CASE WHEN excluded.openrouter_user_id > client_user_monthly_usage.openrouter_user_id \
+    THEN excluded.openrouter_user_id ELSE client_user_monthly_usage.openrouter_user_id END, \
+    total_tokens = client_user_monthly_usage.total_tokens + excluded.total_tokens, \
+    input_tokens = client_user_monthly_usage.input_tokens + excluded.input_tokens, \
+    output_tokens = client_user_monthly_usage.output_tokens + excluded.output_tokens, \
+    total_requests = client_user_monthly_usage.total_requests + excluded.total_requests, \
+    raw_cost = client_user_monthly_usage.raw_cost + excluded.raw_cost, \
+    markup_cost = client_user_monthly_usage.markup_cost + excluded.markup_cost, \
+    days_active = client_user_monthly_usage.days_active + excluded.days_active",
+);
+
+/// PostgreSQL, batch path: turns the rollup trigger off for the rest of this transaction only
+/// (see [`BATCH_USER_MONTH`] and migration `2026-11-29-000004_month_rollups`).
+pub const BATCH_ROLLUPS_BY_CALLER: &str =
+    "SELECT set_config('orgusage.rollups_by_caller', 'on', true)";
+
 /// The batch ledger insert (parts as [`BATCH_USER_DAY`]): the ids it returns are new, the others
 /// were already billed.
 pub const BATCH_LEDGER: (&str, &str, &str) = (

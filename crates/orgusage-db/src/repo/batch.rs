@@ -20,13 +20,14 @@ use orgusage_domain::timezone::month_start;
 use orgusage_domain::usage::{RecordedUsage, UsageRecord};
 
 use super::batch_plan::{
-    DayKey, Item, merge, outcomes, overflow_error, prepare_all, replicate, validate_item,
+    DayKey, Item, Sums, merge, outcomes, overflow_error, prepare_all, replicate, validate_item,
 };
 use super::usage::{ClientBilling, UsageRepo};
+use crate::error::TxError;
 use crate::rawsql::{DynStmt, Val};
 use crate::sql::{
-    BATCH_BILLING, BATCH_CHUNK, BATCH_CLIENT_DAY, BATCH_LEDGER, BATCH_MODEL_DAY, BATCH_USER_DAY,
-    multi_row,
+    BATCH_BILLING, BATCH_CHUNK, BATCH_CLIENT_DAY, BATCH_LEDGER, BATCH_MODEL_DAY,
+    BATCH_ROLLUPS_BY_CALLER, BATCH_USER_DAY, BATCH_USER_MONTH, multi_row,
 };
 
 /// A batch item: an optional OpenRouter generation id and the record.
@@ -140,6 +141,8 @@ impl UsageRepo<'_> {
         let clients: Vec<&str> = clients.into_iter().collect();
         let now = self.clock.now();
         let ts = now.timestamp();
+        // PostgreSQL: this transaction writes its month rollups itself (see `BATCH_USER_MONTH`).
+        let own_rollups = self.db.backend() == crate::Backend::Postgres;
         crate::write_tx!(self.db, |conn| {
             let binds = clients.iter().map(|c| Val::Text(c)).collect();
             let sql = multi_row(BATCH_BILLING, clients.len());
@@ -256,6 +259,10 @@ impl UsageRepo<'_> {
                     Val::Int(ts),
                 ]);
             }
+            if own_rollups {
+                DynStmt::<()>::new(BATCH_ROLLUPS_BY_CALLER.to_string(), Vec::new(), 1)
+                    .execute(conn)?;
+            }
             let sql = multi_row(BATCH_USER_DAY, merged.users.len());
             let counts: Vec<(String, NaiveDate, String, i64)> =
                 DynStmt::<(Text, Date, Text, BigInt)>::new(sql, binds, merged.users.len())
@@ -345,6 +352,41 @@ impl UsageRepo<'_> {
                     let after = super::usage::month_markup_units!(conn, *client, *from, *to);
                     month_after.insert((*client, *from), after);
                 }
+            }
+            if own_rollups {
+                // Last, in key order, like the rollup trigger's locks at the commit of the
+                // other paths: no month row is held while a day row is waited for.
+                let mut months: BTreeMap<(&str, NaiveDate, &str), (Sums, &str, i64)> =
+                    BTreeMap::new();
+                for ((client, day, user), (s, or_user)) in &merged.users {
+                    let key = (client.to_string(), *day, user.to_string());
+                    let created = i64::from(counts.get(&key) == Some(&s.requests));
+                    let m = months
+                        .entry((*client, month_start(*day), *user))
+                        .or_insert((Sums::default(), or_user, 0));
+                    m.0.merge(s)
+                        .ok_or_else(|| TxError::from(overflow_error(client, *day)))?;
+                    m.1 = m.1.max(or_user);
+                    m.2 += created;
+                }
+                let mut binds = Vec::with_capacity(months.len() * 11);
+                for ((client, month, user), (s, or_user, created)) in &months {
+                    binds.extend([
+                        Val::Text(client),
+                        Val::Date(*month),
+                        Val::Text(user),
+                        Val::Text(or_user),
+                        Val::Int(s.total_tokens),
+                        Val::Int(s.input_tokens),
+                        Val::Int(s.output_tokens),
+                        Val::Int(s.requests),
+                        Val::Int(s.raw_units),
+                        Val::Int(s.markup_units),
+                        Val::Int(*created),
+                    ]);
+                }
+                let sql = multi_row(BATCH_USER_MONTH, months.len());
+                DynStmt::<()>::new(sql, binds, months.len()).execute(conn)?;
             }
             outcomes(&live, &billing, &month_after, &mut out);
             Ok(out)

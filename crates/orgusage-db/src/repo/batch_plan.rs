@@ -85,6 +85,17 @@ pub(crate) struct Sums {
 }
 
 impl Sums {
+    /// Adds another row's sums; `None` when a sum would leave `i64`.
+    pub(crate) fn merge(&mut self, o: &Sums) -> Option<()> {
+        self.total_tokens = self.total_tokens.checked_add(o.total_tokens)?;
+        self.input_tokens = self.input_tokens.checked_add(o.input_tokens)?;
+        self.output_tokens = self.output_tokens.checked_add(o.output_tokens)?;
+        self.requests = self.requests.checked_add(o.requests)?;
+        self.raw_units = self.raw_units.checked_add(o.raw_units)?;
+        self.markup_units = self.markup_units.checked_add(o.markup_units)?;
+        Some(())
+    }
+
     /// Adds one record; `None` when a sum would leave `i64` (the caller reports `Overflow`).
     fn add(&mut self, l: &Live<'_>) -> Option<()> {
         let r = l.item.record;

@@ -113,8 +113,16 @@ $$;
 -- (and after the monthly-limit lock), and the batch path writes its user rows ordered by
 -- (client, month, user, day), so month rows are locked in key order too. No transaction can
 -- then hold a month row while waiting for a day row, which rules out deadlocks between
--- single records, one-statement records and batches (docs/performance.md, "Lock order").
+-- single records, one-statement records and batches (docs/architecture.md, "No deadlocks").
+--
+-- The library's batch path (record_usage_batch, record_generations, group commit) sets
+-- orgusage.rollups_by_caller for its own transaction only (set_config(..., true)) and writes the
+-- month rows of its chunk itself, as one multi-row upsert at the end of the transaction in key
+-- order: a deferred PL/pgSQL call per user row doubled the cost of a 1,000-record chunk. The
+-- WHEN is evaluated when the row is written, so those rows queue no trigger event at all.
 CREATE CONSTRAINT TRIGGER orgusage_user_month_rollup
 AFTER INSERT OR UPDATE OR DELETE ON client_user_daily_usage
 DEFERRABLE INITIALLY DEFERRED
-FOR EACH ROW EXECUTE FUNCTION orgusage_user_month_rollup();
+FOR EACH ROW
+WHEN (current_setting('orgusage.rollups_by_caller', true) IS DISTINCT FROM 'on')
+EXECUTE FUNCTION orgusage_user_month_rollup();
