@@ -245,9 +245,10 @@ fn raw_report(
                 rows.len()
             }
             (Report::ByUser, false) => {
-                let rows: Vec<GroupRow> = stmt::<12, GroupSt>(USER_REPORT, &rollup, true)
-                    .load(c)
-                    .expect("by user");
+                let rows: Vec<(GroupRow, i64)> =
+                    stmt::<12, (GroupSt, BigInt)>(USER_REPORT, &rollup, true)
+                        .load(c)
+                        .expect("by user");
                 rows.len()
             }
             (Report::ByUser, true) => {

@@ -335,6 +335,31 @@ backend_tests! {
         assert_eq!((bad.len(), bad[0].rollup_openrouter_user_id.as_deref(), bad[0].differences[6]), (1, None, -3));
     }
 
+    fn a_month_past_i64_is_an_overflow_like_its_days(t) {
+        // Two days of 9 x 10^18 nano-USD each: every day fits, the month does not. Single
+        // records on one client (the trigger), a batch on the other (PostgreSQL: the batch's
+        // own month upsert).
+        let (single, batched) = (client(&t.store, "ovf-1", "UTC", None), client(&t.store, "ovf-2", "UTC", None));
+        let rec = |c: &str, day: u32| UsageRecord::new(c, "w", "or-w", "big/model").on(d(2025, 6, day)).markup_cost(Decimal::new(1_000_000_000, 0));
+        for day in [3, 4] {
+            for _ in 0..9 {
+                t.store.usage().record_usage(&rec(&single, day)).unwrap();
+            }
+            let batch: Vec<UsageRecord> = (0..9).map(|_| rec(&batched, day)).collect();
+            for r in t.store.usage().record_usage_batch(&batch) {
+                r.unwrap();
+            }
+        }
+        for c in [&single, &batched] {
+            let month = t.store.usage().get_usage_by_user(c, Some(d(2025, 6, 1)), Some(d(2025, 6, 30)));
+            assert!(matches!(month, Err(orgusage::Error::Overflow(_))), "{month:?}");
+            let day = t.store.usage().get_usage_by_user(c, Some(d(2025, 6, 3)), Some(d(2025, 6, 3))).unwrap();
+            assert_eq!(day[0].markup_cost, Decimal::new(9_000_000_000, 0));
+            // The flagged month is left out of the comparison; nothing else differs.
+            assert_exact(&t.store, c);
+        }
+    }
+
     fn the_migration_backfills_existing_days(t) {
         let c = client(&t.store, "backfill", "Europe/Warsaw", None);
         let down = if t.backend() == "sqlite" {

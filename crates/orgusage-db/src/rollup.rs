@@ -24,27 +24,30 @@ use chrono::{Days, NaiveDate};
 use orgusage_domain::timezone::{month_end, month_start};
 
 /// Per-user totals over a range (see the module docs), one statement. Binds: [`user_binds`].
-/// Returns `(user_id, MAX(openrouter_user_id), tokens, requests, raw, markup, days)` per user,
-/// the shape of the old day-row query.
+/// Returns `(user_id, MAX(openrouter_user_id), tokens, requests, raw, markup, days, overflowed)`
+/// per user: the shape of the old day-row query plus 1 when a month row it used is flagged
+/// `overflowed` (its sums left `i64`), which the caller reports as `Overflow`, as the old
+/// query's `SUM` over those days did.
 pub const USER_REPORT: &str = "SELECT user_id, MAX(openrouter_user_id), \
     CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT), \
     CAST(COALESCE(SUM(total_requests), 0) AS BIGINT), \
     CAST(COALESCE(SUM(raw_cost), 0) AS BIGINT), \
     CAST(COALESCE(SUM(markup_cost), 0) AS BIGINT), \
-    CAST(COALESCE(SUM(days), 0) AS BIGINT) FROM ( \
+    CAST(COALESCE(SUM(days), 0) AS BIGINT), CAST(MAX(ovf) AS BIGINT) FROM ( \
     SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, \
-    days_active AS days FROM client_user_monthly_usage \
+    days_active AS days, CASE WHEN overflowed THEN 1 ELSE 0 END AS ovf \
+    FROM client_user_monthly_usage \
     WHERE client_org_id = ? AND month_start BETWEEN ? AND ? AND days_active > 0 AND ? = 1 \
     UNION ALL \
     SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, \
-    days_active FROM client_user_monthly_usage \
+    days_active, CASE WHEN overflowed THEN 1 ELSE 0 END FROM client_user_monthly_usage \
     WHERE client_org_id = ? AND month_start = ? AND days_active > 0 AND ? = 1 \
     AND NOT EXISTS (SELECT 1 FROM client_user_daily_usage \
     WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
     AND NOT EXISTS (SELECT 1 FROM client_user_daily_usage \
     WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
     UNION ALL \
-    SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, 1 \
+    SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, 1, 0 \
     FROM client_user_daily_usage WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? AND ? = 1 \
     AND (EXISTS (SELECT 1 FROM client_user_daily_usage \
     WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
@@ -52,14 +55,14 @@ pub const USER_REPORT: &str = "SELECT user_id, MAX(openrouter_user_id), \
     WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?)) \
     UNION ALL \
     SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, \
-    days_active FROM client_user_monthly_usage \
+    days_active, CASE WHEN overflowed THEN 1 ELSE 0 END FROM client_user_monthly_usage \
     WHERE client_org_id = ? AND month_start = ? AND days_active > 0 AND ? = 1 \
     AND NOT EXISTS (SELECT 1 FROM client_user_daily_usage \
     WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
     AND NOT EXISTS (SELECT 1 FROM client_user_daily_usage \
     WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
     UNION ALL \
-    SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, 1 \
+    SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, 1, 0 \
     FROM client_user_daily_usage WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? AND ? = 1 \
     AND (EXISTS (SELECT 1 FROM client_user_daily_usage \
     WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \

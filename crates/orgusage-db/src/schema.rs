@@ -111,6 +111,7 @@ diesel::table! {
         raw_cost -> BigInt,
         markup_cost -> BigInt,
         days_active -> BigInt,
+        overflowed -> Bool,
     }
 }
 

@@ -141,7 +141,8 @@ pub const BATCH_MODEL_DAY: (&str, &str, &str) = (
 /// one per (client, month, user), sent in key order at the end of the transaction. The chunk
 /// has turned the rollup trigger off for its own transaction ([`BATCH_ROLLUPS_BY_CALLER`]), so
 /// these rows carry the chunk's sums and the number of user-day rows it created; the greatest
-/// `openrouter_user_id` only grows, as in the day upsert. On SQLite the trigger does this.
+/// `openrouter_user_id` only grows, as in the day upsert, and a month whose sums would leave
+/// `i64` is flagged `overflowed`, as the trigger does. On SQLite the trigger does this.
 pub const BATCH_USER_MONTH: (&str, &str, &str) = (
     "INSERT INTO client_user_monthly_usage \
     (client_org_id, month_start, user_id, openrouter_user_id, total_tokens, input_tokens, output_tokens, \
@@ -150,13 +151,14 @@ pub const BATCH_USER_MONTH: (&str, &str, &str) = (
     " ON CONFLICT (client_org_id, month_start, user_id) DO UPDATE SET \
     openrouter_user_id = CASE WHEN excluded.openrouter_user_id > client_user_monthly_usage.openrouter_user_id \
     THEN excluded.openrouter_user_id ELSE client_user_monthly_usage.openrouter_user_id END, \
-    total_tokens = client_user_monthly_usage.total_tokens + excluded.total_tokens, \
-    input_tokens = client_user_monthly_usage.input_tokens + excluded.input_tokens, \
-    output_tokens = client_user_monthly_usage.output_tokens + excluded.output_tokens, \
-    total_requests = client_user_monthly_usage.total_requests + excluded.total_requests, \
-    raw_cost = client_user_monthly_usage.raw_cost + excluded.raw_cost, \
-    markup_cost = client_user_monthly_usage.markup_cost + excluded.markup_cost, \
-    days_active = client_user_monthly_usage.days_active + excluded.days_active",
+    total_tokens = CASE WHEN (client_user_monthly_usage.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN client_user_monthly_usage.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN client_user_monthly_usage.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN client_user_monthly_usage.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN client_user_monthly_usage.total_tokens ELSE client_user_monthly_usage.total_tokens + excluded.total_tokens END, \
+    input_tokens = CASE WHEN (client_user_monthly_usage.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN client_user_monthly_usage.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN client_user_monthly_usage.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN client_user_monthly_usage.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN client_user_monthly_usage.input_tokens ELSE client_user_monthly_usage.input_tokens + excluded.input_tokens END, \
+    output_tokens = CASE WHEN (client_user_monthly_usage.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN client_user_monthly_usage.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN client_user_monthly_usage.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN client_user_monthly_usage.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN client_user_monthly_usage.output_tokens ELSE client_user_monthly_usage.output_tokens + excluded.output_tokens END, \
+    total_requests = CASE WHEN (client_user_monthly_usage.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN client_user_monthly_usage.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN client_user_monthly_usage.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN client_user_monthly_usage.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN client_user_monthly_usage.total_requests ELSE client_user_monthly_usage.total_requests + excluded.total_requests END, \
+    raw_cost = CASE WHEN (client_user_monthly_usage.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN client_user_monthly_usage.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN client_user_monthly_usage.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN client_user_monthly_usage.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN client_user_monthly_usage.raw_cost ELSE client_user_monthly_usage.raw_cost + excluded.raw_cost END, \
+    markup_cost = CASE WHEN (client_user_monthly_usage.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN client_user_monthly_usage.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN client_user_monthly_usage.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN client_user_monthly_usage.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN client_user_monthly_usage.markup_cost ELSE client_user_monthly_usage.markup_cost + excluded.markup_cost END, \
+    days_active = client_user_monthly_usage.days_active + excluded.days_active, \
+    overflowed = (client_user_monthly_usage.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN client_user_monthly_usage.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN client_user_monthly_usage.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN client_user_monthly_usage.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END)",
 );
 
 /// PostgreSQL, batch path: turns the rollup trigger off for the rest of this transaction only

@@ -39,7 +39,9 @@ pub struct RollupMismatch {
 }
 
 /// Rollup rows minus day rows per user-month, in one statement (one snapshot, so concurrent
-/// writers cannot make it report a difference that never existed). `{month}` is the backend's
+/// writers cannot make it report a difference that never existed). User-months flagged
+/// `overflowed` (their sums left `i64`, which only their reports' `Overflow` can show) are left
+/// out on both sides. `{month}` is the backend's
 /// first-day-of-month expression. Binds: client, first and last month; client, first and last
 /// day.
 const ROLLUP_DIFF: &str = "SELECT m, u, \
@@ -50,10 +52,13 @@ const ROLLUP_DIFF: &str = "SELECT m, u, \
     output_tokens AS o, total_requests AS r, raw_cost AS raw, markup_cost AS mk, \
     days_active AS days, openrouter_user_id AS lr, CAST(NULL AS TEXT) AS ld \
     FROM client_user_monthly_usage WHERE client_org_id = ? AND month_start BETWEEN ? AND ? \
+    AND NOT overflowed \
     UNION ALL \
     SELECT {month}, user_id, -total_tokens, -input_tokens, -output_tokens, -total_requests, \
     -raw_cost, -markup_cost, -1, CAST(NULL AS TEXT), openrouter_user_id \
-    FROM client_user_daily_usage WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? \
+    FROM client_user_daily_usage d WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? \
+    AND NOT EXISTS (SELECT 1 FROM client_user_monthly_usage o WHERE o.overflowed \
+    AND o.client_org_id = d.client_org_id AND o.user_id = d.user_id AND o.month_start = {month}) \
     ) x GROUP BY m, u \
     HAVING SUM(t) <> 0 OR SUM(i) <> 0 OR SUM(o) <> 0 OR SUM(r) <> 0 OR SUM(raw) <> 0 \
     OR SUM(mk) <> 0 OR SUM(days) <> 0 OR MAX(lr) IS NULL OR MAX(ld) IS NULL OR MAX(lr) <> MAX(ld) \

@@ -62,10 +62,24 @@ struct GroupRow {
     days: i64,
 }
 
-/// The SQL types of a [`GroupRow`].
+/// A row of [`USER_REPORT`]: a [`GroupRow`] and whether a month it used overflowed.
+#[derive(Queryable)]
+struct UserRow {
+    key: String,
+    label: Option<String>,
+    tokens: i64,
+    requests: i64,
+    raw: i64,
+    markup: i64,
+    days: i64,
+    overflowed: i64,
+}
+
+/// The SQL types of a [`UserRow`].
 type UserRowSt = (
     diesel::sql_types::Text,
     diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    BigInt,
     BigInt,
     BigInt,
     BigInt,
@@ -209,7 +223,25 @@ impl UsageRepo<'_> {
                     Bind::Flag(f) => Val::Int(f),
                 })
                 .collect();
-            Ok(stmt::<5, UserRowSt>(USER_REPORT, &binds).load(conn)?)
+            let rows: Vec<UserRow> = stmt::<5, UserRowSt>(USER_REPORT, &binds).load(conn)?;
+            if rows.iter().any(|r| r.overflowed != 0) {
+                return Err(TxError::from(Error::Overflow(format!(
+                    "the per-user sums of client {client_org_id} from {start} to {end} exceed \
+                     the i64 storage range"
+                ))));
+            }
+            Ok(rows
+                .into_iter()
+                .map(|r| GroupRow {
+                    key: r.key,
+                    label: r.label,
+                    tokens: r.tokens,
+                    requests: r.requests,
+                    raw: r.raw,
+                    markup: r.markup,
+                    days: r.days,
+                })
+                .collect())
         })?;
         let mut out: Vec<UserUsage> = rows
             .into_iter()

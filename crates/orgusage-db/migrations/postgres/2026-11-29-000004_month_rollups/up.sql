@@ -21,6 +21,7 @@ CREATE TABLE client_user_monthly_usage (
     raw_cost BIGINT NOT NULL DEFAULT 0,
     markup_cost BIGINT NOT NULL DEFAULT 0,
     days_active BIGINT NOT NULL DEFAULT 0,
+    overflowed BOOLEAN NOT NULL DEFAULT FALSE,
     CONSTRAINT orgusage_pk_client_user_monthly_usage PRIMARY KEY (client_org_id, month_start, user_id)
 );
 
@@ -34,7 +35,9 @@ FROM client_user_daily_usage
 GROUP BY 1, 2, 3;
 
 -- Adds NEW and removes OLD (an UPDATE is both, as a difference when the row stays in its
--- user-month). A sum leaving BIGINT fails the write with "bigint out of range".
+-- user-month). A month whose tokens or costs would leave BIGINT (each day fits, their sum need
+-- not) is flagged `overflowed` and keeps its last exact sums; a report that reads the month then
+-- fails with Overflow, as the same SUM over the day rows does.
 CREATE FUNCTION orgusage_user_month_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     new_month date;
@@ -57,12 +60,13 @@ BEGIN
                       WHERE d.client_org_id = NEW.client_org_id AND d.usage_date >= new_month
                         AND d.usage_date < new_month + INTERVAL '1 month'
                         AND d.user_id = NEW.user_id) END,
-            total_tokens = m.total_tokens + (NEW.total_tokens - OLD.total_tokens),
-            input_tokens = m.input_tokens + (NEW.input_tokens - OLD.input_tokens),
-            output_tokens = m.output_tokens + (NEW.output_tokens - OLD.output_tokens),
-            total_requests = m.total_requests + (NEW.total_requests - OLD.total_requests),
-            raw_cost = m.raw_cost + (NEW.raw_cost - OLD.raw_cost),
-            markup_cost = m.markup_cost + (NEW.markup_cost - OLD.markup_cost)
+            total_tokens = CASE WHEN (m.overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN m.total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE FALSE END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN m.raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE FALSE END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN m.markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE FALSE END) THEN m.total_tokens ELSE m.total_tokens + (NEW.total_tokens - OLD.total_tokens) END,
+            input_tokens = CASE WHEN (m.overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN m.total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE FALSE END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN m.raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE FALSE END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN m.markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE FALSE END) THEN m.input_tokens ELSE m.input_tokens + (NEW.input_tokens - OLD.input_tokens) END,
+            output_tokens = CASE WHEN (m.overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN m.total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE FALSE END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN m.raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE FALSE END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN m.markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE FALSE END) THEN m.output_tokens ELSE m.output_tokens + (NEW.output_tokens - OLD.output_tokens) END,
+            total_requests = CASE WHEN (m.overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN m.total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE FALSE END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN m.raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE FALSE END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN m.markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE FALSE END) THEN m.total_requests ELSE m.total_requests + (NEW.total_requests - OLD.total_requests) END,
+            raw_cost = CASE WHEN (m.overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN m.total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE FALSE END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN m.raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE FALSE END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN m.markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE FALSE END) THEN m.raw_cost ELSE m.raw_cost + (NEW.raw_cost - OLD.raw_cost) END,
+            markup_cost = CASE WHEN (m.overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN m.total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE FALSE END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN m.raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE FALSE END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN m.markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE FALSE END) THEN m.markup_cost ELSE m.markup_cost + (NEW.markup_cost - OLD.markup_cost) END,
+            overflowed = (m.overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN m.total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE FALSE END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN m.raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE FALSE END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN m.markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE FALSE END)
         WHERE m.client_org_id = NEW.client_org_id AND m.month_start = new_month
           AND m.user_id = NEW.user_id;
         RETURN NULL;
@@ -97,13 +101,14 @@ BEGIN
             NEW.raw_cost, NEW.markup_cost, 1)
         ON CONFLICT (client_org_id, month_start, user_id) DO UPDATE SET
             openrouter_user_id = GREATEST(m.openrouter_user_id, excluded.openrouter_user_id),
-            total_tokens = m.total_tokens + excluded.total_tokens,
-            input_tokens = m.input_tokens + excluded.input_tokens,
-            output_tokens = m.output_tokens + excluded.output_tokens,
-            total_requests = m.total_requests + excluded.total_requests,
-            raw_cost = m.raw_cost + excluded.raw_cost,
-            markup_cost = m.markup_cost + excluded.markup_cost,
-            days_active = m.days_active + 1;
+            total_tokens = CASE WHEN (m.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN m.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN m.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN m.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN m.total_tokens ELSE m.total_tokens + excluded.total_tokens END,
+            input_tokens = CASE WHEN (m.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN m.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN m.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN m.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN m.input_tokens ELSE m.input_tokens + excluded.input_tokens END,
+            output_tokens = CASE WHEN (m.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN m.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN m.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN m.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN m.output_tokens ELSE m.output_tokens + excluded.output_tokens END,
+            total_requests = CASE WHEN (m.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN m.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN m.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN m.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN m.total_requests ELSE m.total_requests + excluded.total_requests END,
+            raw_cost = CASE WHEN (m.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN m.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN m.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN m.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN m.raw_cost ELSE m.raw_cost + excluded.raw_cost END,
+            markup_cost = CASE WHEN (m.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN m.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN m.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN m.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END) THEN m.markup_cost ELSE m.markup_cost + excluded.markup_cost END,
+            days_active = m.days_active + 1,
+            overflowed = (m.overflowed OR CASE WHEN excluded.total_tokens > 0 THEN m.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END OR CASE WHEN excluded.raw_cost > 0 THEN m.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END OR CASE WHEN excluded.markup_cost > 0 THEN m.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END);
     END IF;
     RETURN NULL;
 END

@@ -21,6 +21,7 @@ CREATE TABLE client_user_monthly_usage (
     raw_cost BIGINT NOT NULL DEFAULT 0,
     markup_cost BIGINT NOT NULL DEFAULT 0,
     days_active BIGINT NOT NULL DEFAULT 0,
+    overflowed BOOLEAN NOT NULL DEFAULT 0,
     CONSTRAINT orgusage_pk_client_user_monthly_usage PRIMARY KEY (client_org_id, month_start, user_id)
 ) WITHOUT ROWID;
 
@@ -32,17 +33,12 @@ SELECT client_org_id, date(usage_date, 'start of month'), user_id, MAX(openroute
 FROM client_user_daily_usage
 GROUP BY client_org_id, date(usage_date, 'start of month'), user_id;
 
--- A new user-day row: add it. SQLite turns an integer sum that leaves i64 into a REAL without
--- an error, so the guard aborts the write first (the day upsert's own guard only bounds a day).
+-- A new user-day row: add it. A month whose tokens or costs would leave i64 (each day fits,
+-- their sum need not) is flagged `overflowed` and keeps its last exact sums: a report that
+-- reads the month then fails with Overflow, as the same SUM over the day rows does (SQLite
+-- would otherwise turn the sum into a REAL without an error).
 CREATE TRIGGER orgusage_user_month_insert AFTER INSERT ON client_user_daily_usage
 BEGIN
-    SELECT RAISE(ABORT, 'orgusage: the monthly rollup would exceed the i64 storage range')
-    FROM client_user_monthly_usage m
-    WHERE m.client_org_id = NEW.client_org_id
-      AND m.month_start = date(NEW.usage_date, 'start of month') AND m.user_id = NEW.user_id
-      AND (m.total_tokens > 9223372036854775807 - NEW.total_tokens
-        OR m.raw_cost > 9223372036854775807 - NEW.raw_cost
-        OR m.markup_cost > 9223372036854775807 - NEW.markup_cost);
     INSERT INTO client_user_monthly_usage (client_org_id, month_start, user_id,
         openrouter_user_id, total_tokens, input_tokens, output_tokens, total_requests, raw_cost,
         markup_cost, days_active)
@@ -51,13 +47,14 @@ BEGIN
         NEW.total_requests, NEW.raw_cost, NEW.markup_cost, 1)
     ON CONFLICT (client_org_id, month_start, user_id) DO UPDATE SET
         openrouter_user_id = max(openrouter_user_id, excluded.openrouter_user_id),
-        total_tokens = total_tokens + excluded.total_tokens,
-        input_tokens = input_tokens + excluded.input_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        total_requests = total_requests + excluded.total_requests,
-        raw_cost = raw_cost + excluded.raw_cost,
-        markup_cost = markup_cost + excluded.markup_cost,
-        days_active = days_active + 1;
+        total_tokens = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN total_tokens ELSE total_tokens + excluded.total_tokens END,
+        input_tokens = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN input_tokens ELSE input_tokens + excluded.input_tokens END,
+        output_tokens = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN output_tokens ELSE output_tokens + excluded.output_tokens END,
+        total_requests = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN total_requests ELSE total_requests + excluded.total_requests END,
+        raw_cost = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN raw_cost ELSE raw_cost + excluded.raw_cost END,
+        markup_cost = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN markup_cost ELSE markup_cost + excluded.markup_cost END,
+        days_active = days_active + 1,
+        overflowed = (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END);
 END;
 
 -- An updated user-day row that stays in its user-month (every upsert of record_usage): add the
@@ -67,13 +64,6 @@ CREATE TRIGGER orgusage_user_month_update AFTER UPDATE ON client_user_daily_usag
 WHEN NEW.client_org_id = OLD.client_org_id AND NEW.user_id = OLD.user_id
     AND date(NEW.usage_date, 'start of month') = date(OLD.usage_date, 'start of month')
 BEGIN
-    SELECT RAISE(ABORT, 'orgusage: the monthly rollup would exceed the i64 storage range')
-    FROM client_user_monthly_usage m
-    WHERE m.client_org_id = NEW.client_org_id
-      AND m.month_start = date(NEW.usage_date, 'start of month') AND m.user_id = NEW.user_id
-      AND (m.total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens)
-        OR m.raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost)
-        OR m.markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost));
     UPDATE client_user_monthly_usage SET
         openrouter_user_id = CASE WHEN NEW.openrouter_user_id >= OLD.openrouter_user_id
             THEN max(openrouter_user_id, NEW.openrouter_user_id)
@@ -82,12 +72,13 @@ BEGIN
                     AND d.usage_date >= date(NEW.usage_date, 'start of month')
                     AND d.usage_date < date(NEW.usage_date, 'start of month', '+1 month')
                     AND d.user_id = NEW.user_id) END,
-        total_tokens = total_tokens + (NEW.total_tokens - OLD.total_tokens),
-        input_tokens = input_tokens + (NEW.input_tokens - OLD.input_tokens),
-        output_tokens = output_tokens + (NEW.output_tokens - OLD.output_tokens),
-        total_requests = total_requests + (NEW.total_requests - OLD.total_requests),
-        raw_cost = raw_cost + (NEW.raw_cost - OLD.raw_cost),
-        markup_cost = markup_cost + (NEW.markup_cost - OLD.markup_cost)
+        total_tokens = CASE WHEN (overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE 0 END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE 0 END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE 0 END) THEN total_tokens ELSE total_tokens + (NEW.total_tokens - OLD.total_tokens) END,
+        input_tokens = CASE WHEN (overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE 0 END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE 0 END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE 0 END) THEN input_tokens ELSE input_tokens + (NEW.input_tokens - OLD.input_tokens) END,
+        output_tokens = CASE WHEN (overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE 0 END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE 0 END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE 0 END) THEN output_tokens ELSE output_tokens + (NEW.output_tokens - OLD.output_tokens) END,
+        total_requests = CASE WHEN (overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE 0 END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE 0 END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE 0 END) THEN total_requests ELSE total_requests + (NEW.total_requests - OLD.total_requests) END,
+        raw_cost = CASE WHEN (overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE 0 END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE 0 END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE 0 END) THEN raw_cost ELSE raw_cost + (NEW.raw_cost - OLD.raw_cost) END,
+        markup_cost = CASE WHEN (overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE 0 END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE 0 END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE 0 END) THEN markup_cost ELSE markup_cost + (NEW.markup_cost - OLD.markup_cost) END,
+        overflowed = (overflowed OR CASE WHEN (NEW.total_tokens - OLD.total_tokens) > 0 THEN total_tokens > 9223372036854775807 - (NEW.total_tokens - OLD.total_tokens) ELSE 0 END OR CASE WHEN (NEW.raw_cost - OLD.raw_cost) > 0 THEN raw_cost > 9223372036854775807 - (NEW.raw_cost - OLD.raw_cost) ELSE 0 END OR CASE WHEN (NEW.markup_cost - OLD.markup_cost) > 0 THEN markup_cost > 9223372036854775807 - (NEW.markup_cost - OLD.markup_cost) ELSE 0 END)
     WHERE client_org_id = NEW.client_org_id
       AND month_start = date(NEW.usage_date, 'start of month') AND user_id = NEW.user_id;
 END;
@@ -153,11 +144,12 @@ BEGIN
         NEW.total_requests, NEW.raw_cost, NEW.markup_cost, 1)
     ON CONFLICT (client_org_id, month_start, user_id) DO UPDATE SET
         openrouter_user_id = max(openrouter_user_id, excluded.openrouter_user_id),
-        total_tokens = total_tokens + excluded.total_tokens,
-        input_tokens = input_tokens + excluded.input_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        total_requests = total_requests + excluded.total_requests,
-        raw_cost = raw_cost + excluded.raw_cost,
-        markup_cost = markup_cost + excluded.markup_cost,
-        days_active = days_active + 1;
+        total_tokens = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN total_tokens ELSE total_tokens + excluded.total_tokens END,
+        input_tokens = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN input_tokens ELSE input_tokens + excluded.input_tokens END,
+        output_tokens = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN output_tokens ELSE output_tokens + excluded.output_tokens END,
+        total_requests = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN total_requests ELSE total_requests + excluded.total_requests END,
+        raw_cost = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN raw_cost ELSE raw_cost + excluded.raw_cost END,
+        markup_cost = CASE WHEN (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END) THEN markup_cost ELSE markup_cost + excluded.markup_cost END,
+        days_active = days_active + 1,
+        overflowed = (overflowed OR CASE WHEN excluded.total_tokens > 0 THEN total_tokens > 9223372036854775807 - excluded.total_tokens ELSE 0 END OR CASE WHEN excluded.raw_cost > 0 THEN raw_cost > 9223372036854775807 - excluded.raw_cost ELSE 0 END OR CASE WHEN excluded.markup_cost > 0 THEN markup_cost > 9223372036854775807 - excluded.markup_cost ELSE 0 END);
 END;
