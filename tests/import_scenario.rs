@@ -49,6 +49,39 @@ fn sql_count(url: &str, sql: &str) -> i64 {
     diesel::sql_query(sql).load::<N>(&mut c).unwrap()[0].n
 }
 
+/// The month rollups of every imported client equal their days, and a by-user report over all
+/// time (whole months from the rollups) has the day table's totals.
+fn assert_rollups_exact(store: &Store, url: &str) {
+    let (from, to) = (date(2000, 1, 1), date(2099, 12, 31));
+    for c in ["c_acme", "c_beta", "c_gamma", "c_delta"] {
+        assert!(
+            store
+                .usage()
+                .validate_month_rollups(c, from, to)
+                .unwrap()
+                .is_empty(),
+            "{c}"
+        );
+        let Ok(users) = store.usage().get_usage_by_user(c, Some(from), Some(to)) else {
+            continue; // an inactive client has no reports, only its rollups to check
+        };
+        let tokens: i64 = users.iter().map(|u| u.total_tokens).sum();
+        let rows: i64 = users.iter().map(|u| u.days_active).sum();
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT) AS n FROM client_user_daily_usage WHERE client_org_id = '{c}'"
+        );
+        assert_eq!(tokens, sql_count(url, &sql), "{c}");
+        let sql = format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM client_user_daily_usage WHERE client_org_id = '{c}'"
+        );
+        assert_eq!(rows, sql_count(url, &sql), "{c}");
+    }
+}
+
+fn date(y: i32, m: u32, d: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
 fn store_at(url: &str) -> Store {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2025, 7, 15, 10, 0, 0).unwrap());
     Store::open(StoreConfig::new(url).clock(Arc::new(clock))).unwrap()
@@ -124,6 +157,7 @@ import_tests! {
         // The library's own Month Total health check agrees (read-only, current month July).
         assert_eq!(store.usage().create_month_total_health_check("c_acme").unwrap().overall_status, "healthy");
         assert_ne!(store.usage().create_month_total_health_check("c_beta").unwrap().overall_status, "healthy");
+        assert_rollups_exact(&store, &env.target);
         assert_eq!(sql_count(&env.target, "SELECT unique_users AS n FROM client_daily_usage WHERE client_org_id = 'c_acme' AND usage_date = '2025-07-01'"), 2);
         assert_eq!(sql_count(&env.target, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM processed_generation_cleanup_log WHERE payload_bytes_removed = 700 AND cleanup_duration_ms = 13"), 1);
     }
@@ -178,6 +212,7 @@ import_tests! {
         // The same database now opens as an orgusage store.
         let store = store_at(&env.source);
         assert!(store.clients().get_client_by_id("c_acme").unwrap().is_some());
+        assert_rollups_exact(&store, &env.source);
         let again = do_import(&env.source, &target, &ImportOptions::default());
         assert!(again.already_complete);
         assert_eq!(again.months, r.months);

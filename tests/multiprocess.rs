@@ -98,6 +98,8 @@ backend_tests! { pgbouncer;
         let shared = users.iter().find(|u| u.user_id == "shared").unwrap();
         assert_eq!(shared.total_requests, n / 2);
         assert_eq!(t.store.usage().create_month_total_health_check(&c).unwrap().overall_status, "healthy");
+        // The month rollups the four processes' writes maintained equal their days.
+        assert!(t.store.usage().validate_month_rollups(&c, day(), day()).unwrap().is_empty());
     }
 
     fn four_processes_same_generation_ids_bill_once(t) {
@@ -108,5 +110,6 @@ backend_tests! { pgbouncer;
         assert_eq!(stats.total_processed, n);
         let d = t.store.usage().get_daily_usage(&c, day(), day()).unwrap().pop().unwrap();
         assert_eq!((d.total_tokens, d.total_requests, d.raw_cost), (15 * n, n, dec!(1.5)));
+        assert!(t.store.usage().validate_month_rollups(&c, day(), day()).unwrap().is_empty());
     }
 }

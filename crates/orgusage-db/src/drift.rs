@@ -149,6 +149,7 @@ fn declared_tables() -> BTreeMap<String, TableShape> {
         declared::<client_daily_usage::table>(),
         declared::<client_user_daily_usage::table>(),
         declared::<client_model_daily_usage::table>(),
+        declared::<client_user_monthly_usage::table>(),
         declared::<processed_generations::table>(),
         declared::<processed_generation_cleanup_log::table>(),
         declared::<daily_exchange_rates::table>(),

@@ -21,6 +21,7 @@ mod exact;
 pub mod group_commit;
 mod prepared;
 pub mod repo;
+pub mod rollup;
 mod schema;
 pub mod statements;
 
@@ -48,6 +49,6 @@ pub use repo::{BATCH_CHUNK, CLEANUP_BATCH, SQLITE_CLEANUP_BATCH};
 pub use repo::{
     BillingCache, CleanupLogEntry, ClientRepo, GenerationRepo, MappingRepo, SettingsRepo, UsageRepo,
 };
-pub use repo::{ClientHeader, DayCosts, RatesRepo};
+pub use repo::{ClientHeader, DayCosts, RatesRepo, RollupMismatch};
 pub use repo::{DEFAULT_KEY_BATCH, KeyMaintenance, KeyMigrationReport};
 pub use repo::{DEFAULT_RESERVATION_TTL, SpendRepo};

@@ -98,12 +98,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    client_user_monthly_usage (client_org_id, month_start, user_id) {
+        client_org_id -> Text,
+        month_start -> Date,
+        user_id -> Text,
+        openrouter_user_id -> Text,
+        total_tokens -> BigInt,
+        input_tokens -> BigInt,
+        output_tokens -> BigInt,
+        total_requests -> BigInt,
+        raw_cost -> BigInt,
+        markup_cost -> BigInt,
+        days_active -> BigInt,
+        overflowed -> Bool,
+    }
+}
+
 diesel::joinable!(client_daily_usage -> client_organizations (client_org_id));
 diesel::allow_tables_to_appear_in_same_query!(
     client_organizations,
     client_daily_usage,
     client_user_daily_usage,
-    client_model_daily_usage
+    client_model_daily_usage,
+    client_user_monthly_usage
 );
 
 diesel::table! {

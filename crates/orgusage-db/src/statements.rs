@@ -306,6 +306,76 @@ impl MultiRow for BatchModelDay {
     const TAIL: &'static str = MODEL_DAY_CONFLICT;
 }
 
+/// Whether adding the incoming user-month row (`excluded`) to the stored one would leave `i64`
+/// in a sum, or the stored month already did: such a month keeps its sums and is flagged
+/// `overflowed`, as the rollup trigger does.
+const MONTH_OVERFLOWS: &str = "(client_user_monthly_usage.overflowed \
+    OR CASE WHEN excluded.total_tokens > 0 THEN client_user_monthly_usage.total_tokens > 9223372036854775807 - excluded.total_tokens ELSE FALSE END \
+    OR CASE WHEN excluded.raw_cost > 0 THEN client_user_monthly_usage.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END \
+    OR CASE WHEN excluded.markup_cost > 0 THEN client_user_monthly_usage.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END)";
+
+/// PostgreSQL, batch path: the user-month rollup rows of a chunk, one per (client, month, user),
+/// sent in key order at the end of the transaction. The chunk has turned the rollup trigger off
+/// for its own transaction ([`BatchRollupsByCaller`]), so these rows carry the chunk's sums and
+/// the number of user-day rows it created; the greatest `openrouter_user_id` only grows, as in
+/// the day upsert. On SQLite the trigger does this.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchUserMonth;
+
+impl MultiRow for BatchUserMonth {
+    const HEAD: &'static str = "INSERT INTO client_user_monthly_usage \
+        (client_org_id, month_start, user_id, openrouter_user_id, total_tokens, input_tokens, \
+        output_tokens, total_requests, raw_cost, markup_cost, days_active) VALUES ";
+    const ROW: &'static str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const TAIL: &'static str = {
+        const P: &[&str] = &[
+            " ON CONFLICT (client_org_id, month_start, user_id) DO UPDATE SET \
+            openrouter_user_id = CASE WHEN excluded.openrouter_user_id > client_user_monthly_usage.openrouter_user_id \
+            THEN excluded.openrouter_user_id ELSE client_user_monthly_usage.openrouter_user_id END, ",
+            "total_tokens = CASE WHEN ",
+            MONTH_OVERFLOWS,
+            " THEN client_user_monthly_usage.total_tokens ELSE client_user_monthly_usage.total_tokens + excluded.total_tokens END, ",
+            "input_tokens = CASE WHEN ",
+            MONTH_OVERFLOWS,
+            " THEN client_user_monthly_usage.input_tokens ELSE client_user_monthly_usage.input_tokens + excluded.input_tokens END, ",
+            "output_tokens = CASE WHEN ",
+            MONTH_OVERFLOWS,
+            " THEN client_user_monthly_usage.output_tokens ELSE client_user_monthly_usage.output_tokens + excluded.output_tokens END, ",
+            "total_requests = CASE WHEN ",
+            MONTH_OVERFLOWS,
+            " THEN client_user_monthly_usage.total_requests ELSE client_user_monthly_usage.total_requests + excluded.total_requests END, ",
+            "raw_cost = CASE WHEN ",
+            MONTH_OVERFLOWS,
+            " THEN client_user_monthly_usage.raw_cost ELSE client_user_monthly_usage.raw_cost + excluded.raw_cost END, ",
+            "markup_cost = CASE WHEN ",
+            MONTH_OVERFLOWS,
+            " THEN client_user_monthly_usage.markup_cost ELSE client_user_monthly_usage.markup_cost + excluded.markup_cost END, ",
+            "days_active = client_user_monthly_usage.days_active + excluded.days_active, overflowed = ",
+            MONTH_OVERFLOWS,
+        ];
+        const B: [u8; joined_len(P)] = join(P);
+        text(&B)
+    };
+}
+
+/// PostgreSQL, batch path: turns the rollup trigger off for the rest of this transaction only
+/// (see [`BatchUserMonth`] and migration `2026-11-29-000004_month_rollups`).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRollupsByCaller;
+
+impl Statement for BatchRollupsByCaller {
+    const SQL: &'static str = "SELECT set_config('orgusage.rollups_by_caller', 'on', true)";
+}
+
+/// `get_usage_by_user`: whole months from the user-month rollups, edge months from the rollup
+/// or the days (text and binds in [`crate::rollup`]).
+#[derive(Debug, Clone, Copy)]
+pub struct UserReport;
+
+impl Statement for UserReport {
+    const SQL: &'static str = crate::rollup::USER_REPORT;
+}
+
 /// The batch ledger insert: the ids it returns are new, the others were already billed.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLedger;

@@ -7,7 +7,7 @@ use orgusage_domain::Result;
 use orgusage_domain::generations::GenerationOutcome;
 use orgusage_domain::usage::UsageRecord;
 
-pub use orgusage_db::BATCH_CHUNK;
+pub use orgusage_db::{BATCH_CHUNK, RollupMismatch};
 pub use orgusage_domain::health::{
     DayTotals, DoubleCountingValidation, HealthCheck, MonthHealthReport, RolloverHealth,
     RolloverResult,
@@ -236,6 +236,18 @@ impl Usage {
             )
         })
         .await
+    }
+
+    /// The user-months between `from`'s and `to`'s months whose month rollup differs from the
+    /// sums of their day rows; empty when the rollups are exact (see
+    /// `orgusage_db::rollup`). Read-only.
+    pub fn validate_month_rollups(
+        &self,
+        client_org_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<RollupMismatch>> {
+        self.repo().validate_month_rollups(client_org_id, from, to)
     }
 
     /// Read-only month health report (`overall_status`, `issues_found`, `recommendations`).

@@ -13,18 +13,23 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text, Untyped};
 use orgusage_domain::Result;
 use orgusage_domain::generations::GenerationOutcome;
+use orgusage_domain::timezone::month_start;
 use orgusage_domain::usage::{RecordedUsage, UsageRecord};
 
 use super::batch_plan::{
-    DayKey, Item, merge, outcomes, overflow_error, prepare_all, replicate, validate_item,
+    DayKey, Item, Sums, merge, outcomes, overflow_error, prepare_all, replicate, validate_item,
 };
 use super::usage::MonthLock;
 use super::usage::{ClientBilling, UsageRepo};
-use crate::prepared::{DynStmt, Val};
-use crate::statements::{BatchBilling, BatchClientDay, BatchLedger, BatchModelDay, BatchUserDay};
+use crate::error::TxError;
+use crate::prepared::{DynStmt, Val, stmt};
+use crate::statements::{
+    BatchBilling, BatchClientDay, BatchLedger, BatchModelDay, BatchRollupsByCaller, BatchUserDay,
+    BatchUserMonth,
+};
 
 /// Records per transaction of the batch path (`record_usage_batch`, `record_generations`,
 /// group commit). Its widest statement, the user-day upsert, binds 12 values per distinct
@@ -144,6 +149,8 @@ impl UsageRepo<'_> {
         let clients: Vec<&str> = clients.into_iter().collect();
         let now = self.clock.now();
         let ts = now.timestamp();
+        // PostgreSQL: this transaction writes its month rollups itself (see `BatchUserMonth`).
+        let own_rollups = self.db.backend() == crate::Backend::Postgres;
         crate::write_tx!(self.db, |conn| {
             let binds = clients.iter().map(|c| Val::Text(c)).collect();
             type Billing = (Text, Text, BigInt, Nullable<BigInt>, Bool);
@@ -231,9 +238,14 @@ impl UsageRepo<'_> {
                 }
             };
 
-            // User rows first: their returned counts tell which users are new today.
+            // User rows first: their returned counts tell which users are new today. They are
+            // sent ordered by (client, month, user, day): PostgreSQL's month-rollup trigger
+            // locks their user-month rows at commit in this order, so month rows are locked in
+            // key order as well (see `Merged`).
+            let mut users: Vec<_> = merged.users.iter().collect();
+            users.sort_by_key(|((client, day, user), _)| (*client, month_start(*day), *user, *day));
             let mut binds = Vec::with_capacity(merged.users.len() * 12);
-            for ((client, day, user), (s, or_user)) in &merged.users {
+            for ((client, day, user), (s, or_user)) in users {
                 binds.extend([
                     Val::Text(client),
                     Val::Date(*day),
@@ -242,6 +254,9 @@ impl UsageRepo<'_> {
                 ]);
                 binds.extend(s.vals());
                 binds.extend([Val::Int(ts), Val::Int(ts)]);
+            }
+            if own_rollups {
+                stmt::<BatchRollupsByCaller, Untyped>(&[]).execute(conn)?;
             }
             type Counts = (Text, Date, Text, BigInt);
             let counts: Vec<(String, NaiveDate, String, i64)> =
@@ -309,6 +324,40 @@ impl UsageRepo<'_> {
                     let after = super::usage::month_markup_units(conn, client, span)?;
                     month_after.insert((*client, span.0), after);
                 }
+            }
+            if own_rollups {
+                // Last, in key order, like the rollup trigger's locks at the commit of the
+                // other paths: no month row is held while a day row is waited for.
+                let mut months: BTreeMap<(&str, NaiveDate, &str), (Sums, &str, i64)> =
+                    BTreeMap::new();
+                for ((client, day, user), (s, or_user)) in &merged.users {
+                    let key = (client.to_string(), *day, user.to_string());
+                    let created = i64::from(counts.get(&key) == Some(&s.requests));
+                    let m = months
+                        .entry((*client, month_start(*day), *user))
+                        .or_insert((Sums::default(), or_user, 0));
+                    m.0.merge(s)
+                        .ok_or_else(|| TxError::from(overflow_error(client, *day)))?;
+                    m.1 = m.1.max(or_user);
+                    m.2 += created;
+                }
+                let mut binds = Vec::with_capacity(months.len() * 11);
+                for ((client, month, user), (s, or_user, created)) in &months {
+                    binds.extend([
+                        Val::Text(client),
+                        Val::Date(*month),
+                        Val::Text(user),
+                        Val::Text(or_user),
+                        Val::Int(s.total_tokens),
+                        Val::Int(s.input_tokens),
+                        Val::Int(s.output_tokens),
+                        Val::Int(s.requests),
+                        Val::Int(s.raw_units),
+                        Val::Int(s.markup_units),
+                        Val::Int(*created),
+                    ]);
+                }
+                DynStmt::<()>::rows::<BatchUserMonth>(months.len(), binds).execute(conn)?;
             }
             outcomes(&live, &billing, &month_after, &mut out);
             Ok(out)

@@ -99,6 +99,17 @@ impl Sums {
         ]
     }
 
+    /// Adds another row's sums; `None` when a sum would leave `i64`.
+    pub(crate) fn merge(&mut self, o: &Sums) -> Option<()> {
+        self.total_tokens = self.total_tokens.checked_add(o.total_tokens)?;
+        self.input_tokens = self.input_tokens.checked_add(o.input_tokens)?;
+        self.output_tokens = self.output_tokens.checked_add(o.output_tokens)?;
+        self.requests = self.requests.checked_add(o.requests)?;
+        self.raw_units = self.raw_units.checked_add(o.raw_units)?;
+        self.markup_units = self.markup_units.checked_add(o.markup_units)?;
+        Some(())
+    }
+
     /// Adds one record; `None` when a sum would leave `i64` (the caller reports `Overflow`).
     fn add(&mut self, l: &Live<'_>) -> Option<()> {
         let r = l.item.record;
@@ -115,7 +126,9 @@ impl Sums {
 /// The distinct daily rows of a chunk, each written once. `BTreeMap`s, so every transaction
 /// locks rows in key order (user rows, then client-day rows, then model rows, as the
 /// single-record path does): two batches, or a batch and a single record, cannot deadlock on
-/// PostgreSQL.
+/// PostgreSQL. User rows are written in (client, month, user, day) order instead of the map's
+/// (client, day, user), so that the user-month rows the rollup trigger locks at commit are
+/// taken in key order too.
 #[derive(Debug, Default)]
 pub(crate) struct Merged<'r> {
     /// (client, day, user) -> sums and the greatest `openrouter_user_id` of the batch.

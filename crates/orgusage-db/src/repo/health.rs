@@ -11,7 +11,7 @@ use orgusage_domain::health::{
     RolloverResult,
 };
 use orgusage_domain::money::units_to_decimal;
-use orgusage_domain::timezone::{local_date_at, month_start, parse_timezone};
+use orgusage_domain::timezone::{local_date_at, month_end, month_start, parse_timezone};
 use orgusage_domain::usage::ClientUsageStatsResponse;
 use orgusage_domain::{Error, Result};
 
@@ -21,6 +21,48 @@ use crate::schema::client_model_daily_usage::dsl as md;
 use crate::schema::client_user_daily_usage::dsl as ud;
 
 type Sums = (NaiveDate, i64, i64, i64, i64);
+
+/// A user-month whose rollup row (`client_user_monthly_usage`) is not the sum of its day rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupMismatch {
+    /// First day of the client-local month.
+    pub month_start: NaiveDate,
+    /// The user.
+    pub user_id: String,
+    /// Rollup minus days for tokens (total, input, output), requests, raw and marked-up cost
+    /// (nano-USD) and days; all zero when only the greatest `openrouter_user_id` differs.
+    pub differences: [i64; 7],
+    /// The rollup's `openrouter_user_id` (`None`: no rollup row).
+    pub rollup_openrouter_user_id: Option<String>,
+    /// The greatest `openrouter_user_id` of the day rows (`None`: no day row).
+    pub days_openrouter_user_id: Option<String>,
+}
+
+/// Rollup rows minus day rows per user-month, in one statement (one snapshot, so concurrent
+/// writers cannot make it report a difference that never existed). User-months flagged
+/// `overflowed` (their sums left `i64`, which only their reports' `Overflow` can show) are left
+/// out on both sides. `{month}` is the backend's
+/// first-day-of-month expression. Binds: client, first and last month; client, first and last
+/// day.
+const ROLLUP_DIFF: &str = "SELECT m, u, \
+    CAST(SUM(t) AS BIGINT), CAST(SUM(i) AS BIGINT), CAST(SUM(o) AS BIGINT), \
+    CAST(SUM(r) AS BIGINT), CAST(SUM(raw) AS BIGINT), CAST(SUM(mk) AS BIGINT), \
+    CAST(SUM(days) AS BIGINT), MAX(lr), MAX(ld) FROM ( \
+    SELECT month_start AS m, user_id AS u, total_tokens AS t, input_tokens AS i, \
+    output_tokens AS o, total_requests AS r, raw_cost AS raw, markup_cost AS mk, \
+    days_active AS days, openrouter_user_id AS lr, CAST(NULL AS TEXT) AS ld \
+    FROM client_user_monthly_usage WHERE client_org_id = ? AND month_start BETWEEN ? AND ? \
+    AND NOT overflowed \
+    UNION ALL \
+    SELECT {month}, user_id, -total_tokens, -input_tokens, -output_tokens, -total_requests, \
+    -raw_cost, -markup_cost, -1, CAST(NULL AS TEXT), openrouter_user_id \
+    FROM client_user_daily_usage d WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? \
+    AND NOT EXISTS (SELECT 1 FROM client_user_monthly_usage o WHERE o.overflowed \
+    AND o.client_org_id = d.client_org_id AND o.user_id = d.user_id AND o.month_start = {month}) \
+    ) x GROUP BY m, u \
+    HAVING SUM(t) <> 0 OR SUM(i) <> 0 OR SUM(o) <> 0 OR SUM(r) <> 0 OR SUM(raw) <> 0 \
+    OR SUM(mk) <> 0 OR SUM(days) <> 0 OR MAX(lr) IS NULL OR MAX(ld) IS NULL OR MAX(lr) <> MAX(ld) \
+    ORDER BY m, u";
 
 fn totals(s: Option<&Sums>) -> DayTotals {
     s.map(|s| DayTotals {
@@ -93,6 +135,85 @@ impl UsageRepo<'_> {
                 .load(conn)?;
             Ok((key(daily), key(users), key(models)))
         })
+    }
+
+    /// The user-months of `client_org_id` from `from`'s month to `to`'s month whose rollup row
+    /// differs from the sums of their day rows (counters, number of days, greatest
+    /// `openrouter_user_id`, or a row missing on either side). Empty when the rollups are
+    /// exact, which the triggers of every write guarantee; a difference means a writer changed
+    /// the rollup table itself. One statement over the client's rows of the range. Read-only.
+    pub fn validate_month_rollups(
+        &self,
+        client_org_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<RollupMismatch>> {
+        use crate::prepared::{DynStmt, Val};
+        use diesel::sql_types::{Date, Nullable, Text};
+        let (first, last) = (month_start(from.min(to)), month_start(from.max(to)));
+        let month = match self.db.backend() {
+            crate::Backend::Sqlite => "date(usage_date, 'start of month')",
+            crate::Backend::Postgres => {
+                "CAST(date_trunc('month', CAST(usage_date AS timestamp)) AS date)"
+            }
+        };
+        let sql = ROLLUP_DIFF.replace("{month}", month);
+        type Row = (
+            NaiveDate,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+        );
+        type RowSt = (
+            Date,
+            Text,
+            BigInt,
+            BigInt,
+            BigInt,
+            BigInt,
+            BigInt,
+            BigInt,
+            BigInt,
+            Nullable<Text>,
+            Nullable<Text>,
+        );
+        let rows: Vec<Row> = crate::with_conn!(self.db, |conn| {
+            let binds = vec![
+                Val::Text(client_org_id),
+                Val::Date(first),
+                Val::Date(last),
+                Val::Text(client_org_id),
+                Val::Date(first),
+                Val::Date(month_end(last)),
+            ];
+            // A rare, read-only check: not worth a prepared-statement cache entry.
+            Ok(DynStmt::<RowSt>::new(sql.clone(), binds, false).load(conn)?)
+        })?;
+        let out: Vec<RollupMismatch> = rows
+            .into_iter()
+            .map(|r| RollupMismatch {
+                month_start: r.0,
+                user_id: r.1,
+                differences: [r.2, r.3, r.4, r.5, r.6, r.7, r.8],
+                rollup_openrouter_user_id: r.9,
+                days_openrouter_user_id: r.10,
+            })
+            .collect();
+        if !out.is_empty() {
+            tracing::error!(
+                client_org_id,
+                mismatches = out.len(),
+                "month rollups disagree with their days"
+            );
+        }
+        Ok(out)
     }
 
     /// Checks one client-local day: the client row must equal the sum of the user rows and the
@@ -272,6 +393,44 @@ impl UsageRepo<'_> {
             report
                 .recommendations
                 .push("Find the writer that bypasses record_usage for the listed days".into());
+        }
+
+        let mismatches = self.validate_month_rollups(client_org_id, first, today)?;
+        let mut details = BTreeMap::from([(
+            "user_months_differing".to_string(),
+            mismatches.len().to_string(),
+        )]);
+        if mismatches.is_empty() {
+            report.checks.push(check(
+                "rollup_consistency",
+                "passed",
+                "the month's user rollups equal the sums of their days".into(),
+                details,
+            ));
+        } else {
+            report.issues_found += 1;
+            report.overall_status = "warning".into();
+            details.insert(
+                "users".into(),
+                mismatches
+                    .iter()
+                    .take(20)
+                    .map(|m| m.user_id.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            report.checks.push(check(
+                "rollup_consistency",
+                "failed",
+                format!(
+                    "{} user-month rollup(s) differ from their days",
+                    mismatches.len()
+                ),
+                details,
+            ));
+            report
+                .recommendations
+                .push("Find the writer that changes client_user_monthly_usage directly".into());
         }
 
         let utc_today = now.date_naive();

@@ -23,6 +23,7 @@ pub use batch::BATCH_CHUNK;
 pub use cleanup::{CLEANUP_BATCH, CleanupLogEntry, SQLITE_CLEANUP_BATCH};
 pub use clients::ClientRepo;
 pub use generations::GenerationRepo;
+pub use health::RollupMismatch;
 pub use keys::{DEFAULT_KEY_BATCH, KeyMaintenance, KeyMigrationReport};
 pub use mappings::MappingRepo;
 pub use one_trip::BillingCache;

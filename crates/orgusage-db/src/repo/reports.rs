@@ -19,10 +19,12 @@ use orgusage_domain::{Error, Result};
 
 use super::usage::UsageRepo;
 use crate::error::TxError;
+use crate::prepared::{Val, stmt};
+use crate::rollup::{Bind, user_binds};
 use crate::schema::client_daily_usage::dsl as d;
 use crate::schema::client_model_daily_usage::dsl as md;
 use crate::schema::client_organizations::dsl as co;
-use crate::schema::client_user_daily_usage::dsl as ud;
+use crate::statements::UserReport;
 
 /// How many days `daily_history` covers (today included).
 pub const HISTORY_DAYS: i64 = 30;
@@ -61,6 +63,31 @@ struct GroupRow {
     markup: i64,
     days: i64,
 }
+
+/// A row of [`USER_REPORT`](crate::rollup::USER_REPORT): a [`GroupRow`] and whether a month it used overflowed.
+#[derive(Queryable)]
+struct UserRow {
+    key: String,
+    label: Option<String>,
+    tokens: i64,
+    requests: i64,
+    raw: i64,
+    markup: i64,
+    days: i64,
+    overflowed: i64,
+}
+
+/// The SQL types of a [`UserRow`].
+type UserRowSt = (
+    diesel::sql_types::Text,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+);
 
 /// Client name and zone of an active client.
 #[diesel::dsl::auto_type]
@@ -179,7 +206,9 @@ impl UsageRepo<'_> {
     }
 
     /// Per-user totals over an inclusive range (default: the client's month to date), by
-    /// marked-up cost descending, then user id.
+    /// marked-up cost descending, then user id. Whole client-local months are read from the
+    /// month rollups, so the cost follows the number of months and users, not of days (see
+    /// [`crate::rollup`]).
     pub fn get_usage_by_user(
         &self,
         client_org_id: &str,
@@ -195,25 +224,33 @@ impl UsageRepo<'_> {
                 end_date,
                 local_date_at(zone(&tz_name, true)?, now),
             )?;
-            Ok(ud::client_user_daily_usage
-                .filter(
-                    ud::client_org_id
-                        .eq(client_org_id)
-                        .and(ud::usage_date.between(start, end)),
-                )
-                .group_by(ud::user_id)
-                .select((
-                    ud::user_id,
-                    sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
-                        "MAX(openrouter_user_id)",
-                    ),
-                    sum("total_tokens"),
-                    sum("total_requests"),
-                    sum("raw_cost"),
-                    sum("markup_cost"),
-                    count_rows(),
-                ))
-                .load(conn)?)
+            let binds: Vec<Val<'_>> = user_binds(start, end)
+                .into_iter()
+                .map(|b| match b {
+                    Bind::Client => Val::Text(client_org_id),
+                    Bind::Date(d) => Val::Date(d),
+                    Bind::Flag(f) => Val::Int(f),
+                })
+                .collect();
+            let rows: Vec<UserRow> = stmt::<UserReport, UserRowSt>(&binds).load(conn)?;
+            if rows.iter().any(|r| r.overflowed != 0) {
+                return Err(TxError::from(Error::Overflow(format!(
+                    "the per-user sums of client {client_org_id} from {start} to {end} exceed \
+                     the i64 storage range"
+                ))));
+            }
+            Ok(rows
+                .into_iter()
+                .map(|r| GroupRow {
+                    key: r.key,
+                    label: r.label,
+                    tokens: r.tokens,
+                    requests: r.requests,
+                    raw: r.raw,
+                    markup: r.markup,
+                    days: r.days,
+                })
+                .collect())
         })?;
         let mut out: Vec<UserUsage> = rows
             .into_iter()

@@ -1,0 +1,5 @@
+DROP TRIGGER orgusage_user_month_move_out;
+DROP TRIGGER orgusage_user_month_delete;
+DROP TRIGGER orgusage_user_month_update;
+DROP TRIGGER orgusage_user_month_insert;
+DROP TABLE client_user_monthly_usage;
