@@ -23,12 +23,21 @@
 use chrono::{Days, NaiveDate};
 use orgusage_domain::timezone::{month_end, month_start};
 
+use crate::statements::{join, joined_len, text};
+
 /// Per-user totals over a range (see the module docs), one statement. Binds: [`user_binds`].
 /// Returns `(user_id, MAX(openrouter_user_id), tokens, requests, raw, markup, days, overflowed)`
 /// per user: the shape of the old day-row query plus 1 when a month row it used is flagged
 /// `overflowed` (its sums left `i64`), which the caller reports as `Overflow`, as the old
 /// query's `SUM` over those days did.
-pub const USER_REPORT: &str = "SELECT user_id, MAX(openrouter_user_id), \
+pub const USER_REPORT: &str = {
+    const P: &[&str] = &[WHOLE_MONTHS, EDGE_MONTH, EDGE_MONTH, ") r GROUP BY user_id"];
+    const B: [u8; joined_len(P)] = join(P);
+    text(&B)
+};
+
+/// The whole months of [`USER_REPORT`] (binds: client, first and last whole month, flag).
+const WHOLE_MONTHS: &str = "SELECT user_id, MAX(openrouter_user_id), \
     CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT), \
     CAST(COALESCE(SUM(total_requests), 0) AS BIGINT), \
     CAST(COALESCE(SUM(raw_cost), 0) AS BIGINT), \
@@ -37,8 +46,11 @@ pub const USER_REPORT: &str = "SELECT user_id, MAX(openrouter_user_id), \
     SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, \
     days_active AS days, CASE WHEN overflowed THEN 1 ELSE 0 END AS ovf \
     FROM client_user_monthly_usage \
-    WHERE client_org_id = ? AND month_start BETWEEN ? AND ? AND days_active > 0 AND ? = 1 \
-    UNION ALL \
+    WHERE client_org_id = ? AND month_start BETWEEN ? AND ? AND days_active > 0 AND ? = 1 ";
+
+/// One edge month of [`USER_REPORT`], the first or the last: its rollup row when the month has
+/// no day rows outside the range, else its in-range day rows (binds: see [`user_binds`]).
+const EDGE_MONTH: &str = "UNION ALL \
     SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, \
     days_active, CASE WHEN overflowed THEN 1 ELSE 0 END FROM client_user_monthly_usage \
     WHERE client_org_id = ? AND month_start = ? AND days_active > 0 AND ? = 1 \
@@ -52,23 +64,7 @@ pub const USER_REPORT: &str = "SELECT user_id, MAX(openrouter_user_id), \
     AND (EXISTS (SELECT 1 FROM client_user_daily_usage \
     WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
     OR EXISTS (SELECT 1 FROM client_user_daily_usage \
-    WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?)) \
-    UNION ALL \
-    SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, \
-    days_active, CASE WHEN overflowed THEN 1 ELSE 0 END FROM client_user_monthly_usage \
-    WHERE client_org_id = ? AND month_start = ? AND days_active > 0 AND ? = 1 \
-    AND NOT EXISTS (SELECT 1 FROM client_user_daily_usage \
-    WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
-    AND NOT EXISTS (SELECT 1 FROM client_user_daily_usage \
-    WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
-    UNION ALL \
-    SELECT user_id, openrouter_user_id, total_tokens, total_requests, raw_cost, markup_cost, 1, 0 \
-    FROM client_user_daily_usage WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? AND ? = 1 \
-    AND (EXISTS (SELECT 1 FROM client_user_daily_usage \
-    WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?) \
-    OR EXISTS (SELECT 1 FROM client_user_daily_usage \
-    WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?)) \
-    ) r GROUP BY user_id";
+    WHERE client_org_id = ? AND usage_date BETWEEN ? AND ?)) ";
 
 /// One bind of [`USER_REPORT`]: the client id, a date, or a 0/1 flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

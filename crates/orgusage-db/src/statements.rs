@@ -50,7 +50,7 @@ pub trait MultiRow: 'static {
 }
 
 /// The length of `parts` joined.
-const fn joined_len(parts: &[&str]) -> usize {
+pub(crate) const fn joined_len(parts: &[&str]) -> usize {
     let mut n = 0;
     let mut i = 0;
     while i < parts.len() {
@@ -61,7 +61,7 @@ const fn joined_len(parts: &[&str]) -> usize {
 }
 
 /// `parts` joined, as bytes (`N` = [`joined_len`]); a compile-time `concat!` of constants.
-const fn join<const N: usize>(parts: &[&str]) -> [u8; N] {
+pub(crate) const fn join<const N: usize>(parts: &[&str]) -> [u8; N] {
     let mut out = [0u8; N];
     let (mut k, mut i) = (0, 0);
     while i < parts.len() {
@@ -78,7 +78,7 @@ const fn join<const N: usize>(parts: &[&str]) -> [u8; N] {
 }
 
 /// The joined bytes as text (they are always UTF-8: joined from `&str`s).
-const fn text(bytes: &'static [u8]) -> &'static str {
+pub(crate) const fn text(bytes: &'static [u8]) -> &'static str {
     match std::str::from_utf8(bytes) {
         Ok(s) => s,
         Err(_) => panic!("statement text is not UTF-8"),
