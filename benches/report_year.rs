@@ -35,32 +35,8 @@ use diesel::sql_types::{BigInt, Date, Nullable, Text};
 use orgusage_db::rollup::{Bind, USER_REPORT, user_binds};
 use orgusage_testkit::TestStore;
 
+use common::report_sql::{BY_MODEL, BY_USER_DAYS, CLIENT_ZONE, STATS_DAYS};
 use common::{RawConn, RawRef, Val, in_tx, profile, stmt, with_raw};
-
-const CLIENT_ZONE: &str = "SELECT client_organizations.name, client_organizations.timezone \
-     FROM client_organizations \
-     WHERE client_organizations.id = ? AND client_organizations.is_active = ? LIMIT ?";
-
-/// The by-user read before the rollups (the floor of the previous library query).
-const BY_USER_DAYS: &str = "SELECT user_id, MAX(openrouter_user_id), \
-     CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(total_requests), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(raw_cost), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(markup_cost), 0) AS BIGINT), CAST(COUNT(*) AS BIGINT) \
-     FROM client_user_daily_usage WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? \
-     GROUP BY user_id";
-
-const BY_MODEL: &str = "SELECT model_name, MAX(provider), \
-     CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(total_requests), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(raw_cost), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(markup_cost), 0) AS BIGINT), CAST(COUNT(*) AS BIGINT) \
-     FROM client_model_daily_usage WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? \
-     GROUP BY model_name";
-
-const STATS_DAYS: &str = "SELECT usage_date, total_tokens, total_requests, markup_cost, \
-     updated_at FROM client_daily_usage WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? \
-     ORDER BY usage_date DESC";
 
 /// One day of user rows for every client of the bench: binds the date, the day number, the last
 /// user number and the timestamp. Ordered by user, then client, as a day of production traffic

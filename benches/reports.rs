@@ -3,6 +3,10 @@
 //! (the client look-up, then the `SELECT … GROUP BY`) as plain prepared statements on a dedicated
 //! connection, decoded into tuples. `floor_unprepared` re-prepares them on every call, as diesel
 //! does for the library's aggregate queries (they contain `sql(..)` literals, never cached).
+//! Exception: since the month rollups, the library's by-user report reads
+//! `client_user_monthly_usage`, while this bench's by-user floor is still the day-row read the
+//! library sent before (`BY_USER_DAYS`), kept as the reference of that change; the rollup read's
+//! same-statement floor is in `report_year.rs`.
 //!
 //! The database is seeded once per process, directly with SQL (daily rows of the three tables,
 //! totals consistent across them, checked against the library before measuring):
@@ -22,31 +26,8 @@ use diesel::RunQueryDsl;
 use diesel::sql_types::{BigInt, Date, Nullable, Text};
 use orgusage_testkit::TestStore;
 
+use common::report_sql::{BY_MODEL, BY_USER_DAYS, CLIENT_ZONE, STATS_DAYS};
 use common::{MODELS, RawConn, RawRef, Val, in_tx, profile, stmt, with_raw};
-
-const CLIENT_ZONE: &str = "SELECT client_organizations.name, client_organizations.timezone \
-     FROM client_organizations \
-     WHERE client_organizations.id = ? AND client_organizations.is_active = ? LIMIT ?";
-
-const STATS_DAYS: &str = "SELECT usage_date, total_tokens, total_requests, markup_cost, \
-     updated_at FROM client_daily_usage WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? \
-     ORDER BY usage_date DESC";
-
-const BY_USER: &str = "SELECT user_id, MAX(openrouter_user_id), \
-     CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(total_requests), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(raw_cost), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(markup_cost), 0) AS BIGINT), CAST(COUNT(*) AS BIGINT) \
-     FROM client_user_daily_usage WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? \
-     GROUP BY user_id";
-
-const BY_MODEL: &str = "SELECT model_name, MAX(provider), \
-     CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(total_requests), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(raw_cost), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(markup_cost), 0) AS BIGINT), CAST(COUNT(*) AS BIGINT) \
-     FROM client_model_daily_usage WHERE client_org_id = ? AND usage_date BETWEEN ? AND ? \
-     GROUP BY model_name";
 
 const INS_DAILY: &str = "INSERT INTO client_daily_usage (client_org_id, usage_date, total_tokens, \
      input_tokens, output_tokens, total_requests, raw_cost, markup_cost, \
@@ -307,7 +288,7 @@ fn floor(
                 rows.len()
             }
             Report::ByUser => {
-                let rows: Vec<GroupRow> = stmt::<12, GroupSt>(BY_USER, &binds, cached)
+                let rows: Vec<GroupRow> = stmt::<12, GroupSt>(BY_USER_DAYS, &binds, cached)
                     .load(c)
                     .expect("by user");
                 rows.len()

@@ -11,6 +11,7 @@
 
 pub mod floor;
 pub mod profile;
+pub mod report_sql;
 
 use std::marker::PhantomData;
 use std::time::Duration;
