@@ -98,6 +98,26 @@ fn client_zone_query<'a>(client: &'a str) -> _ {
         .select((co::name, co::timezone))
 }
 
+/// The inclusive report range of an active client (`NotFound` otherwise): the given dates, with
+/// the client's month to date (in its own zone) filling what is missing.
+fn client_range<'q, C>(
+    conn: &mut C,
+    client: &'q str,
+    (start, end): (Option<NaiveDate>, Option<NaiveDate>),
+    now: DateTime<Utc>,
+) -> Result<(NaiveDate, NaiveDate), TxError>
+where
+    C: Connection,
+    Limit<client_zone_query<'q>>: LoadQuery<'q, C, (String, String)>,
+{
+    let (_, tz_name) = client_zone(conn, client)?;
+    Ok(report_range(
+        start,
+        end,
+        local_date_at(zone(&tz_name, true)?, now),
+    )?)
+}
+
 /// Client name and zone of an active client (`NotFound` otherwise).
 fn client_zone<'q, C>(conn: &mut C, client: &'q str) -> Result<(String, String), TxError>
 where
@@ -218,12 +238,7 @@ impl UsageRepo<'_> {
         let _span = tracing::debug_span!("orgusage.usage.by_user", client_org_id).entered();
         let now = self.clock.now();
         let rows: Vec<GroupRow> = crate::with_conn!(self.db, |conn| {
-            let (_, tz_name) = client_zone(conn, client_org_id)?;
-            let (start, end) = report_range(
-                start_date,
-                end_date,
-                local_date_at(zone(&tz_name, true)?, now),
-            )?;
+            let (start, end) = client_range(conn, client_org_id, (start_date, end_date), now)?;
             let binds: Vec<Val<'_>> = user_binds(start, end)
                 .into_iter()
                 .map(|b| match b {
@@ -284,12 +299,7 @@ impl UsageRepo<'_> {
         let _span = tracing::debug_span!("orgusage.usage.by_model", client_org_id).entered();
         let now = self.clock.now();
         let rows: Vec<GroupRow> = crate::with_conn!(self.db, |conn| {
-            let (_, tz_name) = client_zone(conn, client_org_id)?;
-            let (start, end) = report_range(
-                start_date,
-                end_date,
-                local_date_at(zone(&tz_name, true)?, now),
-            )?;
+            let (start, end) = client_range(conn, client_org_id, (start_date, end_date), now)?;
             Ok(md::client_model_daily_usage
                 .filter(
                     md::client_org_id
