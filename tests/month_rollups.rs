@@ -361,8 +361,47 @@ backend_tests! {
         }
     }
 
+    fn the_one_statement_path_writes_the_month_rollup_itself(t) {
+        // A client without a limit: on PostgreSQL each call below is one statement
+        // (`PgRecordOne`), which upserts the month row itself with the trigger turned off; a
+        // month counted by both, or by neither, fails `assert_exact`.
+        let c = client(&t.store, "one-stmt", "Europe/Warsaw", None);
+        let rec = |user: &str, label: &str, day: NaiveDate, tokens: i64| {
+            UsageRecord::new(&c, user, label, "openai/gpt-4.1").on(day).tokens(tokens, 1).raw_cost(Decimal::new(tokens * 10, 9))
+        };
+        let usage = t.store.usage();
+        usage.record_usage(&rec("u1", "or-b", d(2025, 6, 3), 10)).unwrap(); // a new day row
+        assert_exact(&t.store, &c);
+        usage.record_usage(&rec("u1", "or-a", d(2025, 6, 3), 20)).unwrap(); // the same day row
+        assert_exact(&t.store, &c);
+        usage.record_usage(&rec("u1", "or-c", d(2025, 6, 4), 30)).unwrap(); // another day
+        let recorded = |o: orgusage::GenerationOutcome| matches!(o, orgusage::GenerationOutcome::Recorded(_));
+        assert!(recorded(usage.record_generation("g1", &rec("u1", "or-a", d(2025, 6, 5), 40)).unwrap()));
+        assert!(recorded(usage.record_generation("g2", &rec("u1", "or-a", d(2025, 6, 5), 50)).unwrap()));
+        // A duplicate id writes nothing, month row included.
+        let dup = usage.record_generation("g1", &rec("u1", "or-z", d(2025, 6, 6), 60)).unwrap();
+        assert!(matches!(dup, orgusage::GenerationOutcome::Duplicate), "{dup:?}");
+        usage.record_usage(&rec("u2", "or-x", d(2025, 6, 3), 70)).unwrap();
+        // The next month starts its own row.
+        usage.record_usage(&rec("u1", "or-a", d(2025, 7, 1), 80)).unwrap();
+        assert_exact(&t.store, &c);
+        let june = usage.get_usage_by_user(&c, Some(d(2025, 6, 1)), Some(d(2025, 6, 30))).unwrap();
+        let row = |user: &str| {
+            let u = june.iter().find(|u| u.user_id == user).unwrap();
+            (u.openrouter_user_id.clone(), u.days_active, u.total_requests, u.total_tokens, u.raw_cost)
+        };
+        assert_eq!(june.len(), 2);
+        assert_eq!(row("u1"), ("or-c".to_string(), 3, 5, 155, Decimal::new(1500, 9)));
+        assert_eq!(row("u2"), ("or-x".to_string(), 1, 1, 71, Decimal::new(700, 9)));
+        let july = usage.get_usage_by_user(&c, Some(d(2025, 7, 1)), Some(d(2025, 7, 31))).unwrap();
+        assert_eq!((july.len(), july[0].days_active, july[0].total_tokens), (1, 1, 81));
+    }
+
     fn the_migration_backfills_existing_days(t) {
-        let c = client(&t.store, "backfill", "Europe/Warsaw", None);
+        // With a limit, so that the days before the migration are written by the ordinary
+        // transaction: on PostgreSQL the one-statement and batch paths write the month table
+        // themselves, which the rolled-back schema does not have.
+        let c = client(&t.store, "backfill", "Europe/Warsaw", Some(Decimal::new(1_000_000, 0)));
         let down = if t.backend() == "sqlite" {
             include_str!("../crates/orgusage-db/migrations/sqlite/2026-11-29-000004_month_rollups/down.sql")
         } else {

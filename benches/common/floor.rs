@@ -179,6 +179,12 @@ pub fn floor_one_statement(conn: RawRef<'_>, r: &Req, date: NaiveDate, now: i64)
     binds.extend([Val::Text(&r.client), Val::Date(date), Val::Text(r.model)]);
     binds.extend(&sums[..5]);
     binds.extend([Val::OptText(Some(r.provider)), Val::Int(now), Val::Int(now)]);
+    // The user-month rollup: month start, OpenRouter user, the five amounts.
+    binds.extend([
+        Val::Date(chrono::Datelike::with_day(&date, 1).expect("day 1 exists")),
+        Val::Text(&r.or_user),
+    ]);
+    binds.extend(&sums[..5]);
     let row: diesel::QueryResult<(i64, i64, i64)> = with_raw!(conn, |c| {
         stmt::<5, (BigInt, BigInt, BigInt)>(PG_RECORD_ONE, &binds, true).get_result(c)
     });

@@ -213,9 +213,32 @@ impl Statement for UpsertModelDay {
 /// instant, model) and the generation id again (NULL for `record_usage`: no ledger row); the user
 /// upsert (11, as [`UpsertUserDay`]) and the generation id again (the usage is written only when
 /// there is no id or its ledger row was new); the client-day upsert (9: its `unique_users` comes
-/// from the user upsert's `RETURNING`); the model upsert (11). Returns (client matched: 0 or 1,
-/// ledger rows inserted, 1); when the overflow guard refuses the client-day row of a written user
-/// row, the last column divides by zero and the whole statement fails.
+/// from the user upsert's `RETURNING`); the model upsert (11); the user-month rollup (7: the
+/// month start of the usage date, the OpenRouter user, total, input and output tokens, raw and
+/// marked-up cost). Returns (client matched: 0 or 1, ledger rows inserted, 1); when the overflow
+/// guard refuses the client-day row of a written user row, the last column divides by zero and
+/// the whole statement fails.
+///
+/// The user-month rollup (`client_user_monthly_usage`) is written here, by CTE `um`, with the
+/// same upsert as [`BatchUserMonth`], instead of by the deferred rollup trigger (a PL/pgSQL call
+/// at commit cost about +35 % of this statement). CTE `cfg` turns the trigger off with
+/// `set_config(…, true)`, local to the statement's own (autocommit) transaction, so the day row
+/// queues no trigger event and the month is not counted twice. Two orderings matter, and both
+/// follow from data dependencies, not from the order the CTEs are written in:
+/// - `cfg` runs before `u` writes its row. The trigger's `WHEN` is evaluated when the row is
+///   written, so the setting must already be `on` then. PostgreSQL evaluates a CTE when a query
+///   referencing it pulls its rows (`cfg` calls a volatile function, so it is never inlined),
+///   and `u`'s INSERT … SELECT needs `cfg`'s row, which its `WHERE cfg.x = 'on'` reads, before
+///   it can produce the row it writes. (Checked on PostgreSQL 15: with `cfg` not referenced by
+///   `u` the trigger fires; referenced, it does not.)
+/// - `um` locks its month row after every day row of the statement, as the trigger (at commit)
+///   and the batch path (at the end of its transaction) do, which rules out deadlocks between the
+///   paths (migration `2026-11-29-000004_month_rollups`): `um` reads `FROM u, c, m`, and a join
+///   produces its row only after each of them produced theirs, i.e. wrote and locked its row.
+///
+/// `days_active` grows by 1 exactly when `u` inserted the day row: a single record adds 1 request,
+/// so the returned `total_requests` is 1 only for a new row (as `c`'s `unique_users`). A
+/// duplicate generation (`g` inserted nothing) writes no day row, hence no month row.
 #[derive(Debug, Clone, Copy)]
 pub struct PgRecordOne;
 
@@ -224,14 +247,16 @@ impl Statement for PgRecordOne {
         const P: &[&str] = &[
             "WITH b AS (SELECT 1 AS ok FROM client_organizations \
              WHERE id = ? AND is_active AND monthly_limit IS NULL AND markup_rate = ? AND timezone = ?), \
+             cfg AS (SELECT set_config('orgusage.rollups_by_caller', 'on', true) AS x), \
              g AS (",
             LEDGER_INSERT,
             "SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM b WHERE ? IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1 AS ok), \
              u AS (",
             USER_DAY_INSERT,
-            "SELECT ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ? FROM b WHERE ? IS NULL OR EXISTS (SELECT 1 FROM g)",
+            "SELECT ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ? FROM b, cfg \
+             WHERE cfg.x = 'on' AND (? IS NULL OR EXISTS (SELECT 1 FROM g))",
             USER_DAY_CONFLICT,
-            " RETURNING total_requests), c AS (",
+            " RETURNING client_org_id, user_id, total_requests), c AS (",
             CLIENT_DAY_INSERT,
             "SELECT ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, CASE WHEN u.total_requests = 1 THEN 1 ELSE 0 END FROM u",
             CLIENT_DAY_CONFLICT,
@@ -239,6 +264,11 @@ impl Statement for PgRecordOne {
             MODEL_DAY_INSERT,
             "SELECT ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ? FROM u",
             MODEL_DAY_CONFLICT,
+            " RETURNING 1 AS ok), um AS (",
+            USER_MONTH_INSERT,
+            "SELECT u.client_org_id, ?, u.user_id, ?, ?, ?, ?, 1, ?, ?, \
+             CASE WHEN u.total_requests = 1 THEN 1 ELSE 0 END FROM u, c, m",
+            USER_MONTH_CONFLICT,
             ") SELECT CAST((SELECT COUNT(*) FROM b) AS BIGINT), CAST((SELECT COUNT(*) FROM g) AS BIGINT), \
              CAST(1 / ((SELECT COUNT(*) FROM c) + 1 - (SELECT COUNT(*) FROM u)) AS BIGINT)",
         ];
@@ -314,6 +344,45 @@ const MONTH_OVERFLOWS: &str = "(client_user_monthly_usage.overflowed \
     OR CASE WHEN excluded.raw_cost > 0 THEN client_user_monthly_usage.raw_cost > 9223372036854775807 - excluded.raw_cost ELSE FALSE END \
     OR CASE WHEN excluded.markup_cost > 0 THEN client_user_monthly_usage.markup_cost > 9223372036854775807 - excluded.markup_cost ELSE FALSE END)";
 
+/// The user-month row's columns (`days_active` is the last).
+const USER_MONTH_INSERT: &str = "INSERT INTO client_user_monthly_usage \
+    (client_org_id, month_start, user_id, openrouter_user_id, total_tokens, input_tokens, \
+    output_tokens, total_requests, raw_cost, markup_cost, days_active) ";
+
+/// The user-month increment: the sums grow unless [`MONTH_OVERFLOWS`] (then the month keeps its
+/// sums and is flagged), `days_active` grows by the incoming row's, and the greatest
+/// `openrouter_user_id` is kept, as in the day upsert. Shared by [`BatchUserMonth`] and
+/// [`PgRecordOne`].
+const USER_MONTH_CONFLICT: &str = {
+    const P: &[&str] = &[
+        " ON CONFLICT (client_org_id, month_start, user_id) DO UPDATE SET \
+        openrouter_user_id = CASE WHEN excluded.openrouter_user_id > client_user_monthly_usage.openrouter_user_id \
+        THEN excluded.openrouter_user_id ELSE client_user_monthly_usage.openrouter_user_id END, ",
+        "total_tokens = CASE WHEN ",
+        MONTH_OVERFLOWS,
+        " THEN client_user_monthly_usage.total_tokens ELSE client_user_monthly_usage.total_tokens + excluded.total_tokens END, ",
+        "input_tokens = CASE WHEN ",
+        MONTH_OVERFLOWS,
+        " THEN client_user_monthly_usage.input_tokens ELSE client_user_monthly_usage.input_tokens + excluded.input_tokens END, ",
+        "output_tokens = CASE WHEN ",
+        MONTH_OVERFLOWS,
+        " THEN client_user_monthly_usage.output_tokens ELSE client_user_monthly_usage.output_tokens + excluded.output_tokens END, ",
+        "total_requests = CASE WHEN ",
+        MONTH_OVERFLOWS,
+        " THEN client_user_monthly_usage.total_requests ELSE client_user_monthly_usage.total_requests + excluded.total_requests END, ",
+        "raw_cost = CASE WHEN ",
+        MONTH_OVERFLOWS,
+        " THEN client_user_monthly_usage.raw_cost ELSE client_user_monthly_usage.raw_cost + excluded.raw_cost END, ",
+        "markup_cost = CASE WHEN ",
+        MONTH_OVERFLOWS,
+        " THEN client_user_monthly_usage.markup_cost ELSE client_user_monthly_usage.markup_cost + excluded.markup_cost END, ",
+        "days_active = client_user_monthly_usage.days_active + excluded.days_active, overflowed = ",
+        MONTH_OVERFLOWS,
+    ];
+    const B: [u8; joined_len(P)] = join(P);
+    text(&B)
+};
+
 /// PostgreSQL, batch path: the user-month rollup rows of a chunk, one per (client, month, user),
 /// sent in key order at the end of the transaction. The chunk has turned the rollup trigger off
 /// for its own transaction ([`BatchRollupsByCaller`]), so these rows carry the chunk's sums and
@@ -323,39 +392,13 @@ const MONTH_OVERFLOWS: &str = "(client_user_monthly_usage.overflowed \
 pub struct BatchUserMonth;
 
 impl MultiRow for BatchUserMonth {
-    const HEAD: &'static str = "INSERT INTO client_user_monthly_usage \
-        (client_org_id, month_start, user_id, openrouter_user_id, total_tokens, input_tokens, \
-        output_tokens, total_requests, raw_cost, markup_cost, days_active) VALUES ";
-    const ROW: &'static str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    const TAIL: &'static str = {
-        const P: &[&str] = &[
-            " ON CONFLICT (client_org_id, month_start, user_id) DO UPDATE SET \
-            openrouter_user_id = CASE WHEN excluded.openrouter_user_id > client_user_monthly_usage.openrouter_user_id \
-            THEN excluded.openrouter_user_id ELSE client_user_monthly_usage.openrouter_user_id END, ",
-            "total_tokens = CASE WHEN ",
-            MONTH_OVERFLOWS,
-            " THEN client_user_monthly_usage.total_tokens ELSE client_user_monthly_usage.total_tokens + excluded.total_tokens END, ",
-            "input_tokens = CASE WHEN ",
-            MONTH_OVERFLOWS,
-            " THEN client_user_monthly_usage.input_tokens ELSE client_user_monthly_usage.input_tokens + excluded.input_tokens END, ",
-            "output_tokens = CASE WHEN ",
-            MONTH_OVERFLOWS,
-            " THEN client_user_monthly_usage.output_tokens ELSE client_user_monthly_usage.output_tokens + excluded.output_tokens END, ",
-            "total_requests = CASE WHEN ",
-            MONTH_OVERFLOWS,
-            " THEN client_user_monthly_usage.total_requests ELSE client_user_monthly_usage.total_requests + excluded.total_requests END, ",
-            "raw_cost = CASE WHEN ",
-            MONTH_OVERFLOWS,
-            " THEN client_user_monthly_usage.raw_cost ELSE client_user_monthly_usage.raw_cost + excluded.raw_cost END, ",
-            "markup_cost = CASE WHEN ",
-            MONTH_OVERFLOWS,
-            " THEN client_user_monthly_usage.markup_cost ELSE client_user_monthly_usage.markup_cost + excluded.markup_cost END, ",
-            "days_active = client_user_monthly_usage.days_active + excluded.days_active, overflowed = ",
-            MONTH_OVERFLOWS,
-        ];
+    const HEAD: &'static str = {
+        const P: &[&str] = &[USER_MONTH_INSERT, "VALUES "];
         const B: [u8; joined_len(P)] = join(P);
         text(&B)
     };
+    const ROW: &'static str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const TAIL: &'static str = USER_MONTH_CONFLICT;
 }
 
 /// PostgreSQL, batch path: turns the rollup trigger off for the rest of this transaction only
@@ -500,7 +543,7 @@ mod tests {
         assert_eq!(binds(UpsertUserDay::SQL), 11);
         assert_eq!(binds(UpsertClientDay::SQL), 10);
         assert_eq!(binds(UpsertModelDay::SQL), 11);
-        assert_eq!(binds(PgRecordOne::SQL), 44);
+        assert_eq!(binds(PgRecordOne::SQL), 51);
         let two = BatchModelDay::sql(2);
         assert_eq!(binds(&two), 24);
         assert!(two.contains("?), (?"), "{two}");

@@ -187,7 +187,7 @@ fn run_one(
     use crate::prepared::{Val, stmt};
     use crate::statements::PgRecordOne;
     use diesel::sql_types::BigInt;
-    let mut binds = Vec::with_capacity(44);
+    let mut binds = Vec::with_capacity(51);
     // the client check
     binds.extend([
         Val::Text(inc.client_org_id),
@@ -210,6 +210,16 @@ fn run_one(
     binds.push(Val::OptText(generation_id));
     binds.extend(inc.client_binds());
     binds.extend(inc.model_binds());
+    // the user-month rollup (the statement writes it itself: see `PgRecordOne`)
+    binds.extend([
+        Val::Date(orgusage_domain::timezone::month_start(inc.usage_date)),
+        Val::Text(inc.openrouter_user_id),
+        Val::Int(inc.total_tokens),
+        Val::Int(inc.input_tokens),
+        Val::Int(inc.output_tokens),
+        Val::Int(inc.raw_units),
+        Val::Int(inc.markup_units),
+    ]);
     let row: QueryResult<(i64, i64, i64)> =
         stmt::<PgRecordOne, (BigInt, BigInt, BigInt)>(&binds).get_result(conn);
     match row {
