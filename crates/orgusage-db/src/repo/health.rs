@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, SecondsFormat};
-use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use orgusage_domain::health::{
@@ -16,6 +15,7 @@ use orgusage_domain::usage::ClientUsageStatsResponse;
 use orgusage_domain::{Error, Result};
 
 use super::usage::UsageRepo;
+use crate::exact::exact_sum;
 use crate::schema::client_daily_usage::dsl as d;
 use crate::schema::client_model_daily_usage::dsl as md;
 use crate::schema::client_user_daily_usage::dsl as ud;
@@ -78,20 +78,6 @@ fn totals(s: Option<&Sums>) -> DayTotals {
     })
 }
 
-fn agg() -> (
-    diesel::expression::SqlLiteral<BigInt>,
-    diesel::expression::SqlLiteral<BigInt>,
-    diesel::expression::SqlLiteral<BigInt>,
-    diesel::expression::SqlLiteral<BigInt>,
-) {
-    (
-        sql::<BigInt>("CAST(SUM(total_tokens) AS BIGINT)"),
-        sql::<BigInt>("CAST(SUM(total_requests) AS BIGINT)"),
-        sql::<BigInt>("CAST(SUM(raw_cost) AS BIGINT)"),
-        sql::<BigInt>("CAST(SUM(markup_cost) AS BIGINT)"),
-    )
-}
-
 /// Per-day totals of the three levels over an inclusive range, in three grouped queries.
 type Levels = (
     BTreeMap<NaiveDate, Sums>,
@@ -103,7 +89,6 @@ impl UsageRepo<'_> {
     fn levels(&self, client: &str, from: NaiveDate, to: NaiveDate) -> Result<Levels> {
         let key = |v: Vec<Sums>| v.into_iter().map(|s| (s.0, s)).collect::<BTreeMap<_, _>>();
         crate::with_conn!(self.db, |conn| {
-            let (t, r, raw, m) = agg();
             let daily: Vec<Sums> = d::client_daily_usage
                 .filter(
                     d::client_org_id
@@ -111,9 +96,14 @@ impl UsageRepo<'_> {
                         .and(d::usage_date.between(from, to)),
                 )
                 .group_by(d::usage_date)
-                .select((d::usage_date, t, r, raw, m))
+                .select((
+                    d::usage_date,
+                    exact_sum(d::total_tokens),
+                    exact_sum(d::total_requests),
+                    exact_sum(d::raw_cost),
+                    exact_sum(d::markup_cost),
+                ))
                 .load(conn)?;
-            let (t, r, raw, m) = agg();
             let users: Vec<Sums> = ud::client_user_daily_usage
                 .filter(
                     ud::client_org_id
@@ -121,9 +111,14 @@ impl UsageRepo<'_> {
                         .and(ud::usage_date.between(from, to)),
                 )
                 .group_by(ud::usage_date)
-                .select((ud::usage_date, t, r, raw, m))
+                .select((
+                    ud::usage_date,
+                    exact_sum(ud::total_tokens),
+                    exact_sum(ud::total_requests),
+                    exact_sum(ud::raw_cost),
+                    exact_sum(ud::markup_cost),
+                ))
                 .load(conn)?;
-            let (t, r, raw, m) = agg();
             let models: Vec<Sums> = md::client_model_daily_usage
                 .filter(
                     md::client_org_id
@@ -131,7 +126,13 @@ impl UsageRepo<'_> {
                         .and(md::usage_date.between(from, to)),
                 )
                 .group_by(md::usage_date)
-                .select((md::usage_date, t, r, raw, m))
+                .select((
+                    md::usage_date,
+                    exact_sum(md::total_tokens),
+                    exact_sum(md::total_requests),
+                    exact_sum(md::raw_cost),
+                    exact_sum(md::markup_cost),
+                ))
                 .load(conn)?;
             Ok((key(daily), key(users), key(models)))
         })

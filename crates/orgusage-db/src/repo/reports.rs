@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
-use diesel::dsl::{Limit, sql};
+use diesel::dsl::{Limit, count_star, max, sql};
 use diesel::prelude::*;
 use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::BigInt;
@@ -19,6 +19,7 @@ use orgusage_domain::{Error, Result};
 
 use super::usage::UsageRepo;
 use crate::error::TxError;
+use crate::exact::exact_sum;
 use crate::prepared::{Val, stmt};
 use crate::rollup::{Bind, user_binds};
 use crate::schema::client_daily_usage::dsl as d;
@@ -28,21 +29,6 @@ use crate::statements::UserReport;
 
 /// How many days `daily_history` covers (today included).
 pub const HISTORY_DAYS: i64 = 30;
-
-fn sum(column: &'static str) -> diesel::expression::SqlLiteral<BigInt> {
-    // An exact integer sum on every backend (diesel's own `sum` decodes through f64 on SQLite).
-    sql::<BigInt>(match column {
-        "total_tokens" => "CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT)",
-        "total_requests" => "CAST(COALESCE(SUM(total_requests), 0) AS BIGINT)",
-        "raw_cost" => "CAST(COALESCE(SUM(raw_cost), 0) AS BIGINT)",
-        "markup_cost" => "CAST(COALESCE(SUM(markup_cost), 0) AS BIGINT)",
-        _ => "COUNT(*)",
-    })
-}
-
-fn count_rows() -> diesel::expression::SqlLiteral<BigInt> {
-    sql::<BigInt>("CAST(COUNT(*) AS BIGINT)")
-}
 
 #[derive(Queryable)]
 struct DayRow {
@@ -309,12 +295,12 @@ impl UsageRepo<'_> {
                 .group_by(md::model_name)
                 .select((
                     md::model_name,
-                    sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>("MAX(provider)"),
-                    sum("total_tokens"),
-                    sum("total_requests"),
-                    sum("raw_cost"),
-                    sum("markup_cost"),
-                    count_rows(),
+                    max(md::provider),
+                    exact_sum(md::total_tokens),
+                    exact_sum(md::total_requests),
+                    exact_sum(md::raw_cost),
+                    exact_sum(md::markup_cost),
+                    count_star(),
                 ))
                 .load(conn)?)
         })?;
@@ -401,11 +387,11 @@ impl UsageRepo<'_> {
                     .select((
                         d::client_org_id,
                         sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>("NULL"),
-                        sum("total_tokens"),
-                        sum("total_requests"),
-                        sum("raw_cost"),
-                        sum("markup_cost"),
-                        count_rows(),
+                        exact_sum(d::total_tokens),
+                        exact_sum(d::total_requests),
+                        exact_sum(d::raw_cost),
+                        exact_sum(d::markup_cost),
+                        count_star(),
                     ))
                     .load(conn)?;
                 totals.extend(rows.into_iter().map(|r| (r.key.clone(), (r, range))));
