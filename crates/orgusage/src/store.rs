@@ -194,10 +194,9 @@ impl StoreConfig {
     /// fsync, that is a SQLite file at `synchronous = FULL`. An in-memory database has no fsync
     /// to share.
     fn groups_by_default(&self, backend: Backend) -> bool {
-        let url = &self.db.url;
         backend == Backend::Sqlite
             && self.db.sqlite_synchronous == SqliteSynchronous::Full
-            && !(url.contains(":memory:") || url.contains("mode=memory"))
+            && !self.db.is_sqlite_in_memory()
     }
 }
 
